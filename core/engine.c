@@ -1,0 +1,1019 @@
+/*
+ * The mapping engine. Each backing inode the mount opens gets one struct mapping:
+ * an fd, an mmap of the whole file, its policy and counters. Handles share it by
+ * reference; at zero references a live mapping waits in an LRU of idle mappings so
+ * a reopen costs nothing, and the oldest is unmapped past max_idle_maps.
+ *
+ * Locking: engine->lock guards the tree, the LRU and every refs/open_handles field.
+ * mapping->size_lock serialises what changes a file's size or its fd. mapping->
+ * map_lock is read-held by whoever touches the mapped bytes (including a read
+ * reply the kernel copies from them) and write-held to mmap/mremap, so the
+ * address never moves under a reader. Counters are relaxed atomics.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <search.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "safecopy.h"
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+
+/* Mappings grow by at least this much past a write, so appends rarely remap. */
+#define GROW_MIN_BYTES (64ull << 20)
+#define GROW_MAX_BYTES (1ull << 30)
+
+struct mapping {
+	struct engine *engine;
+	dev_t dev;
+	ino_t ino;
+	char *relpath;
+
+	pthread_mutex_t size_lock;
+	int fd;        /* -1 while the record is kept without a file (policy override) */
+	bool writable; /* fd open for writing and mapping PROT_WRITE */
+	bool fd_path;  /* cannot be mapped: served with pread/pwrite */
+
+	pthread_rwlock_t map_lock;
+	void *addr;
+	size_t map_len;
+	uint64_t size; /* last size seen; atomics */
+
+	struct policy policy;
+	bool policy_override;
+	struct policy_error policy_error;
+	uint64_t locked_bytes;
+
+	/* what the kernel's cache of the mount file was last known to match */
+	bool seen_valid;
+	off_t seen_size;
+	struct timespec seen_mtime;
+
+	unsigned refs;	       /* engine->lock */
+	unsigned open_handles; /* engine->lock */
+	struct mapping *lru_prev, *lru_next;
+	bool in_lru;
+
+	uint64_t opens, reads, read_bytes, writes, write_bytes, remaps;
+	int64_t last_access_ns;
+};
+
+struct engine {
+	struct engine_config cfg;
+	pthread_mutex_t lock;
+	void *tree;
+	struct mapping lru; /* sentinel: lru.lru_next is the oldest idle mapping */
+	unsigned idle_count;
+	uint64_t files_known;
+	uint64_t reads, read_bytes, writes, write_bytes, remaps, idle_evictions;
+};
+
+#define COUNT_ADD(field, value) __atomic_fetch_add(&(field), (value), __ATOMIC_RELAXED)
+#define LOAD(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+#define STORE(field, value) __atomic_store_n(&(field), (value), __ATOMIC_RELAXED)
+
+static size_t page_round_up(uint64_t bytes)
+{
+	size_t page_size = residency_page_size();
+
+	return (size_t)((bytes + page_size - 1) & ~((uint64_t)page_size - 1));
+}
+
+static int mapping_compare(const void *a, const void *b)
+{
+	const struct mapping *ma = a, *mb = b;
+
+	if (ma->dev != mb->dev)
+		return ma->dev < mb->dev ? -1 : 1;
+	if (ma->ino != mb->ino)
+		return ma->ino < mb->ino ? -1 : 1;
+	return 0;
+}
+
+static void touch_clock(struct mapping *m)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME_COARSE, &now);
+	STORE(m->last_access_ns, (int64_t)now.tv_sec * 1000000000 + now.tv_nsec);
+}
+
+int engine_new(const struct engine_config *cfg, struct engine **out)
+{
+	struct engine *e = calloc(1, sizeof(*e));
+	int err;
+
+	if (!e)
+		return -ENOMEM;
+	err = safecopy_init();
+	if (err) {
+		free(e);
+		return err;
+	}
+	e->cfg = *cfg;
+	pthread_mutex_init(&e->lock, NULL);
+	e->lru.lru_next = e->lru.lru_prev = &e->lru;
+	*out = e;
+	return 0;
+}
+
+enum engine_access engine_access(const struct engine *e)
+{
+	return e->cfg.access;
+}
+
+static void lru_remove(struct engine *e, struct mapping *m)
+{
+	if (!m->in_lru)
+		return;
+	m->lru_prev->lru_next = m->lru_next;
+	m->lru_next->lru_prev = m->lru_prev;
+	m->in_lru = false;
+	e->idle_count--;
+}
+
+static void lru_append(struct engine *e, struct mapping *m)
+{
+	m->lru_prev = e->lru.lru_prev;
+	m->lru_next = &e->lru;
+	e->lru.lru_prev->lru_next = m;
+	e->lru.lru_prev = m;
+	m->in_lru = true;
+	e->idle_count++;
+}
+
+/* Unmap and close; the record itself stays. Caller owns the mapping exclusively. */
+static void mapping_unmap(struct mapping *m)
+{
+	if (m->addr)
+		munmap(m->addr, m->map_len);
+	m->addr = NULL;
+	m->map_len = 0;
+	m->locked_bytes = 0;
+	if (m->fd >= 0)
+		close(m->fd);
+	m->fd = -1;
+	m->writable = false;
+	m->fd_path = false;
+	m->seen_valid = false;
+}
+
+static void mapping_free(struct mapping *m)
+{
+	mapping_unmap(m);
+	pthread_mutex_destroy(&m->size_lock);
+	pthread_rwlock_destroy(&m->map_lock);
+	free(m->relpath);
+	free(m);
+}
+
+/* Drop the record from the engine entirely (engine->lock held, refs == 0). */
+static void engine_drop(struct engine *e, struct mapping *m)
+{
+	lru_remove(e, m);
+	tdelete(m, &e->tree, mapping_compare);
+	e->files_known--;
+	mapping_free(m);
+}
+
+/* Unmap an idle mapping, keeping the record only if it carries a runtime policy. */
+static void engine_retire(struct engine *e, struct mapping *m)
+{
+	lru_remove(e, m);
+	if (m->policy_override) {
+		mapping_unmap(m);
+		return;
+	}
+	engine_drop(e, m);
+}
+
+static void engine_trim_idle(struct engine *e)
+{
+	while (e->idle_count > e->cfg.max_idle_maps) {
+		engine_retire(e, e->lru.lru_next);
+		e->idle_evictions++;
+	}
+}
+
+static void free_node(void *node)
+{
+	mapping_free(node);
+}
+
+void engine_free(struct engine *e)
+{
+	if (!e)
+		return;
+	tdestroy(e->tree, free_node);
+	pthread_mutex_destroy(&e->lock);
+	free(e);
+}
+
+static struct mapping *mapping_new(struct engine *e, dev_t dev, ino_t ino, const char *relpath)
+{
+	struct mapping *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->relpath = strdup(relpath ? relpath : "");
+	if (!m->relpath) {
+		free(m);
+		return NULL;
+	}
+	m->engine = e;
+	m->dev = dev;
+	m->ino = ino;
+	m->fd = -1;
+	pthread_mutex_init(&m->size_lock, NULL);
+	pthread_rwlock_init(&m->map_lock, NULL);
+	m->policy = e->cfg.rules ? rules_match(e->cfg.rules, m->relpath) : POLICY_DEFAULT;
+	return m;
+}
+
+/* Find or create the record for @st and take a reference (engine->lock held). */
+static int engine_get_locked(struct engine *e, const struct stat *st, const char *relpath,
+			     struct mapping **out)
+{
+	struct mapping key = { .dev = st->st_dev, .ino = st->st_ino };
+	struct mapping *m, **found;
+
+	found = tfind(&key, &e->tree, mapping_compare);
+	if (found) {
+		m = *found;
+	} else {
+		m = mapping_new(e, st->st_dev, st->st_ino, relpath);
+		if (!m)
+			return -ENOMEM;
+		if (!tsearch(m, &e->tree, mapping_compare)) {
+			mapping_free(m);
+			return -ENOMEM;
+		}
+		e->files_known++;
+	}
+	lru_remove(e, m);
+	m->refs++;
+	*out = m;
+	return 0;
+}
+
+static int open_flags(const struct engine *e, bool want_write)
+{
+	if (e->cfg.access == ENGINE_ACCESS_RW && want_write)
+		return O_RDWR;
+	return O_RDONLY;
+}
+
+/*
+ * Map [0, len) of the file with the engine's protection and apply the policy to
+ * the file's bytes. A file that cannot be mapped (a device, a filesystem without
+ * mmap) falls back to the fd path instead of failing.
+ */
+static int mapping_map(struct mapping *m, size_t len)
+{
+	int prot = PROT_READ, flags = MAP_SHARED;
+	void *addr;
+
+	if (m->engine->cfg.access == ENGINE_ACCESS_COW) {
+		prot |= PROT_WRITE;
+		flags = MAP_PRIVATE;
+	} else if (m->writable) {
+		prot |= PROT_WRITE;
+	}
+	addr = mmap(NULL, len, prot, flags, m->fd, 0);
+	if (addr == MAP_FAILED) {
+		if (errno == ENOMEM || errno == EAGAIN)
+			return -errno;
+		m->fd_path = true;
+		return 0;
+	}
+	m->addr = addr;
+	m->map_len = len;
+	policy_apply(&m->policy, addr, page_round_up(LOAD(m->size)), m->writable,
+		     &m->policy_error);
+	return 0;
+}
+
+/* Open the backing file through its (possibly O_PATH) fd and map it. size_lock held. */
+static int mapping_open_file(struct mapping *m, int path_fd, bool want_write)
+{
+	char proc_path[64];
+	struct stat st;
+	int fd, err;
+
+	snprintf(proc_path, sizeof(proc_path), "/proc/self/fd/%d", path_fd);
+	fd = open(proc_path, open_flags(m->engine, want_write) | O_CLOEXEC);
+	if (fd == -1)
+		return -errno;
+	if (fstat(fd, &st) == -1) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	if (m->addr) {
+		/* upgrading a read-only mapping to a writable one */
+		pthread_rwlock_wrlock(&m->map_lock);
+		munmap(m->addr, m->map_len);
+		m->addr = NULL;
+		m->map_len = 0;
+		pthread_rwlock_unlock(&m->map_lock);
+	}
+	if (m->fd >= 0)
+		close(m->fd);
+	m->fd = fd;
+	m->writable = (open_flags(m->engine, want_write) & O_ACCMODE) == O_RDWR;
+	m->fd_path = !S_ISREG(st.st_mode);
+	STORE(m->size, (uint64_t)st.st_size);
+	if (m->fd_path || st.st_size == 0)
+		return 0;
+	pthread_rwlock_wrlock(&m->map_lock);
+	err = mapping_map(m, page_round_up((uint64_t)st.st_size));
+	pthread_rwlock_unlock(&m->map_lock);
+	return err;
+}
+
+static int mapping_ensure_open(struct mapping *m, int path_fd, bool want_write)
+{
+	bool need_write = want_write && m->engine->cfg.access == ENGINE_ACCESS_RW;
+	int err = 0;
+
+	if (want_write && m->engine->cfg.access == ENGINE_ACCESS_RO)
+		return -EROFS;
+	pthread_mutex_lock(&m->size_lock);
+	if (m->fd < 0 || (need_write && !m->writable))
+		err = mapping_open_file(m, path_fd, want_write);
+	pthread_mutex_unlock(&m->size_lock);
+	return err;
+}
+
+int engine_open(struct engine *e, int path_fd, const char *relpath, bool want_write,
+		struct mapping **out)
+{
+	struct mapping *m;
+	struct stat st;
+	int err;
+
+	if (fstat(path_fd, &st) == -1)
+		return -errno;
+	if (want_write && e->cfg.access == ENGINE_ACCESS_RO)
+		return -EROFS;
+	pthread_mutex_lock(&e->lock);
+	err = engine_get_locked(e, &st, relpath, &m);
+	if (!err)
+		m->open_handles++;
+	pthread_mutex_unlock(&e->lock);
+	if (err)
+		return err;
+	err = mapping_ensure_open(m, path_fd, want_write);
+	if (err) {
+		engine_close(e, m);
+		return err;
+	}
+	COUNT_ADD(m->opens, 1);
+	touch_clock(m);
+	*out = m;
+	return 0;
+}
+
+static void engine_unref_locked(struct engine *e, struct mapping *m)
+{
+	if (--m->refs)
+		return;
+	if (m->fd >= 0 && !m->fd_path && m->addr && !m->locked_bytes) {
+		lru_append(e, m);
+		engine_trim_idle(e);
+	} else if (m->fd >= 0 && m->locked_bytes) {
+		/* locked pages stay locked until unlocked: keep the mapping, outside the LRU */
+	} else if (!m->policy_override) {
+		engine_drop(e, m);
+	} else {
+		mapping_unmap(m);
+	}
+}
+
+void engine_close(struct engine *e, struct mapping *m)
+{
+	pthread_mutex_lock(&e->lock);
+	if (m->open_handles)
+		m->open_handles--;
+	engine_unref_locked(e, m);
+	pthread_mutex_unlock(&e->lock);
+}
+
+void engine_put(struct engine *e, struct mapping *m)
+{
+	pthread_mutex_lock(&e->lock);
+	engine_unref_locked(e, m);
+	pthread_mutex_unlock(&e->lock);
+}
+
+struct mapping *engine_find(struct engine *e, dev_t dev, ino_t ino)
+{
+	struct mapping key = { .dev = dev, .ino = ino };
+	struct mapping *m = NULL, **found;
+
+	pthread_mutex_lock(&e->lock);
+	found = tfind(&key, &e->tree, mapping_compare);
+	if (found) {
+		m = *found;
+		lru_remove(e, m);
+		m->refs++;
+	}
+	pthread_mutex_unlock(&e->lock);
+	return m;
+}
+
+void engine_forget_if_unlinked(struct engine *e, dev_t dev, ino_t ino)
+{
+	struct mapping key = { .dev = dev, .ino = ino };
+	struct mapping **found;
+	struct stat st;
+
+	pthread_mutex_lock(&e->lock);
+	found = tfind(&key, &e->tree, mapping_compare);
+	if (found && !(*found)->refs && (*found)->fd >= 0 && fstat((*found)->fd, &st) == 0 &&
+	    st.st_nlink == 0)
+		engine_drop(e, *found);
+	pthread_mutex_unlock(&e->lock);
+}
+
+struct policy engine_policy_for(struct engine *e, dev_t dev, ino_t ino, const char *relpath)
+{
+	struct mapping *m = engine_find(e, dev, ino);
+	struct policy p;
+
+	if (m) {
+		p = m->policy;
+		engine_put(e, m);
+		return p;
+	}
+	return e->cfg.rules ? rules_match(e->cfg.rules, relpath) : POLICY_DEFAULT;
+}
+
+int engine_set_policy(struct engine *e, int path_fd, const struct policy *p)
+{
+	struct mapping *m;
+	struct stat st;
+	int err;
+
+	if (fstat(path_fd, &st) == -1)
+		return -errno;
+	pthread_mutex_lock(&e->lock);
+	err = engine_get_locked(e, &st, NULL, &m);
+	pthread_mutex_unlock(&e->lock);
+	if (err)
+		return err;
+	pthread_mutex_lock(&m->size_lock);
+	m->policy = *p;
+	m->policy_override = true;
+	pthread_rwlock_rdlock(&m->map_lock);
+	if (m->addr)
+		policy_apply(p, m->addr, page_round_up(LOAD(m->size)), m->writable,
+			     &m->policy_error);
+	pthread_rwlock_unlock(&m->map_lock);
+	pthread_mutex_unlock(&m->size_lock);
+	engine_put(e, m);
+	return 0;
+}
+
+/* twalk() has no context argument; totals are gathered one thread at a time. */
+static __thread struct engine_totals *walk_totals;
+
+static void totals_visit(const void *node, VISIT which, int depth)
+{
+	const struct mapping *m = *(const struct mapping *const *)node;
+	struct residency_info info;
+
+	(void)depth;
+	if (which != postorder && which != leaf)
+		return;
+	walk_totals->open_handles += m->open_handles;
+	if (!m->addr)
+		return;
+	walk_totals->files_mapped++;
+	walk_totals->bytes_mapped += LOAD(m->size);
+	if (!m->refs)
+		walk_totals->idle_mappings++;
+	if (residency_count(m->fd, LOAD(m->size), &info) == 0)
+		walk_totals->resident_bytes += info.resident_pages * info.page_size;
+}
+
+void engine_totals(struct engine *e, struct engine_totals *out)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&e->lock);
+	walk_totals = out;
+	twalk(e->tree, totals_visit);
+	walk_totals = NULL;
+	out->files_known = e->files_known;
+	out->idle_evictions = e->idle_evictions;
+	pthread_mutex_unlock(&e->lock);
+	out->reads = LOAD(e->reads);
+	out->read_bytes = LOAD(e->read_bytes);
+	out->writes = LOAD(e->writes);
+	out->write_bytes = LOAD(e->write_bytes);
+	out->remaps = LOAD(e->remaps);
+}
+
+static bool same_time(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/* Remember the backing size and mtime the kernel's cache now matches. size_lock held. */
+static void mapping_record_seen(struct mapping *m, const struct stat *st)
+{
+	m->seen_size = st->st_size;
+	m->seen_mtime = st->st_mtim;
+	m->seen_valid = true;
+}
+
+bool mapping_cache_valid(struct mapping *m)
+{
+	struct stat st;
+	bool valid;
+
+	pthread_mutex_lock(&m->size_lock);
+	if (m->fd < 0 || fstat(m->fd, &st) == -1) {
+		pthread_mutex_unlock(&m->size_lock);
+		return false;
+	}
+	valid = m->seen_valid && m->seen_size == st.st_size &&
+		same_time(&m->seen_mtime, &st.st_mtim);
+	mapping_record_seen(m, &st);
+	pthread_mutex_unlock(&m->size_lock);
+	return valid;
+}
+
+/*
+ * Make the mapping cover @size bytes (size_lock held). Growth leaves headroom so
+ * a file written by appends is remapped a logarithmic number of times. The mode
+ * and THP advice travel with the VMA through mremap; the one-shot extras
+ * (willneed, populate, ...) are applied to the new bytes only.
+ */
+static int mapping_cover(struct mapping *m, uint64_t old_size, uint64_t size)
+{
+	size_t need = page_round_up(size), new_len, headroom;
+	struct policy one_shot = m->policy;
+	void *addr;
+	int err = 0;
+
+	if (m->fd_path || need <= m->map_len)
+		return 0;
+	headroom = m->map_len < GROW_MIN_BYTES ? GROW_MIN_BYTES
+		   : m->map_len > GROW_MAX_BYTES ? GROW_MAX_BYTES
+						 : m->map_len;
+	new_len = need + headroom;
+	pthread_rwlock_wrlock(&m->map_lock);
+	if (!m->addr) {
+		err = mapping_map(m, new_len);
+		goto out_unlock;
+	}
+	addr = mremap(m->addr, m->map_len, new_len, MREMAP_MAYMOVE);
+	if (addr == MAP_FAILED) {
+		err = -errno;
+		goto out_unlock;
+	}
+	m->addr = addr;
+	m->map_len = new_len;
+	COUNT_ADD(m->remaps, 1);
+	COUNT_ADD(m->engine->remaps, 1);
+	old_size = old_size / residency_page_size() * residency_page_size();
+	one_shot.mode = m->policy.mode;
+	policy_apply(&one_shot, (char *)addr + old_size, page_round_up(size) - old_size,
+		     m->writable, &m->policy_error);
+out_unlock:
+	pthread_rwlock_unlock(&m->map_lock);
+	return err;
+}
+
+/* The true size of the backing file now; another process may change it any time. */
+static int mapping_refresh_size(struct mapping *m, uint64_t *size)
+{
+	struct stat st;
+
+	if (fstat(m->fd, &st) == -1)
+		return -errno;
+	*size = (uint64_t)st.st_size;
+	STORE(m->size, *size);
+	return 0;
+}
+
+static int read_fd_path(struct mapping *m, uint64_t offset, size_t size,
+			struct mapping_slice *out)
+{
+	ssize_t got;
+
+	out->owned = malloc(size ? size : 1);
+	if (!out->owned)
+		return -ENOMEM;
+	got = pread(m->fd, out->owned, size, (off_t)offset);
+	if (got == -1) {
+		free(out->owned);
+		out->owned = NULL;
+		return -errno;
+	}
+	out->data = out->owned;
+	out->len = (size_t)got;
+	return 0;
+}
+
+static void count_read(struct mapping *m, size_t len)
+{
+	COUNT_ADD(m->reads, 1);
+	COUNT_ADD(m->read_bytes, len);
+	COUNT_ADD(m->engine->reads, 1);
+	COUNT_ADD(m->engine->read_bytes, len);
+	touch_clock(m);
+}
+
+int mapping_read_begin(struct mapping *m, uint64_t offset, size_t size, struct mapping_slice *out)
+{
+	uint64_t file_size;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	err = mapping_refresh_size(m, &file_size);
+	if (err)
+		return err;
+	/* Size 0 may still have content (procfs, sysfs): only read(2) can tell. */
+	if (m->fd_path || file_size == 0) {
+		err = read_fd_path(m, offset, size, out);
+		if (!err)
+			count_read(m, out->len);
+		return err;
+	}
+	if (offset >= file_size) {
+		count_read(m, 0);
+		return 0;
+	}
+	if (size > file_size - offset)
+		size = (size_t)(file_size - offset);
+	pthread_rwlock_rdlock(&m->map_lock);
+	while (!m->addr || offset + size > m->map_len) {
+		/* grown by someone else since we mapped it */
+		pthread_rwlock_unlock(&m->map_lock);
+		pthread_mutex_lock(&m->size_lock);
+		err = mapping_cover(m, 0, file_size);
+		pthread_mutex_unlock(&m->size_lock);
+		if (err)
+			return err;
+		if (m->fd_path)
+			return mapping_read_begin(m, offset, size, out);
+		pthread_rwlock_rdlock(&m->map_lock);
+	}
+	out->data = (const char *)m->addr + offset;
+	out->len = size;
+	out->locked = true;
+	count_read(m, size);
+	return 0;
+}
+
+void mapping_read_end(struct mapping *m, struct mapping_slice *slice)
+{
+	if (slice->locked)
+		pthread_rwlock_unlock(&m->map_lock);
+	free(slice->owned);
+	memset(slice, 0, sizeof(*slice));
+}
+
+/*
+ * Reserve blocks for [offset, offset+len) before the copy: a page fault on a
+ * write to a full disk is a SIGBUS, fallocate's answer is ENOSPC. It also extends
+ * the file when the range ends past EOF.
+ */
+static int reserve_range(int fd, uint64_t offset, uint64_t len, uint64_t cur_size)
+{
+	if (!len)
+		return 0;
+	if (fallocate(fd, 0, (off_t)offset, (off_t)len) == 0)
+		return 0;
+	if (errno != EOPNOTSUPP)
+		return -errno;
+	if (offset + len > cur_size && ftruncate(fd, (off_t)(offset + len)) == -1)
+		return -errno;
+	return 0;
+}
+
+static ssize_t write_fd_path(struct mapping *m, const void *buf, size_t size, uint64_t offset,
+			     bool append)
+{
+	ssize_t done;
+
+	if (append) {
+		uint64_t cur;
+		int err = mapping_refresh_size(m, &cur);
+
+		if (err)
+			return err;
+		offset = cur;
+	}
+	done = pwrite(m->fd, buf, size, (off_t)offset);
+	return done == -1 ? -errno : done;
+}
+
+/* Grow the file and the mapping so [*offset, *offset+size) can be copied to. */
+static int mapping_prepare_write(struct mapping *m, size_t size, uint64_t *offset, bool append)
+{
+	uint64_t cur_size;
+	int err;
+
+	pthread_mutex_lock(&m->size_lock);
+	err = mapping_refresh_size(m, &cur_size);
+	if (err)
+		goto out_unlock;
+	if (append)
+		*offset = cur_size;
+	err = reserve_range(m->fd, *offset, size, cur_size);
+	if (err)
+		goto out_unlock;
+	if (*offset + size > cur_size)
+		STORE(m->size, *offset + size);
+	err = mapping_cover(m, cur_size, *offset + size);
+out_unlock:
+	pthread_mutex_unlock(&m->size_lock);
+	return err;
+}
+
+static void count_write(struct mapping *m, size_t len)
+{
+	COUNT_ADD(m->writes, 1);
+	COUNT_ADD(m->write_bytes, len);
+	COUNT_ADD(m->engine->writes, 1);
+	COUNT_ADD(m->engine->write_bytes, len);
+	touch_clock(m);
+}
+
+/* Bytes stored through a mapping do not touch mtime/ctime the way write(2) does. */
+static void mapping_mark_modified(struct mapping *m)
+{
+	static const struct timespec times[2] = { { 0, UTIME_OMIT }, { 0, UTIME_NOW } };
+	struct stat st;
+
+	(void)futimens(m->fd, times);
+	pthread_mutex_lock(&m->size_lock);
+	if (m->seen_valid && fstat(m->fd, &st) == 0)
+		mapping_record_seen(m, &st);
+	pthread_mutex_unlock(&m->size_lock);
+}
+
+ssize_t mapping_write(struct mapping *m, const void *buf, size_t size, uint64_t offset,
+		      bool append)
+{
+	ssize_t done;
+	int err;
+
+	if (m->engine->cfg.access == ENGINE_ACCESS_RO)
+		return -EROFS;
+	if (!m->writable)
+		return -EBADF;
+	if (m->fd_path) {
+		done = write_fd_path(m, buf, size, offset, append);
+		goto out_count;
+	}
+	err = mapping_prepare_write(m, size, &offset, append);
+	if (err)
+		return err;
+	if (m->fd_path) {
+		done = write_fd_path(m, buf, size, offset, false);
+		goto out_count;
+	}
+	pthread_rwlock_rdlock(&m->map_lock);
+	err = safecopy((char *)m->addr + offset, buf, size);
+	pthread_rwlock_unlock(&m->map_lock);
+	done = err ? err : (ssize_t)size;
+out_count:
+	if (done > 0) {
+		count_write(m, (size_t)done);
+		mapping_mark_modified(m);
+	}
+	return done;
+}
+
+int mapping_truncate(struct mapping *m, uint64_t size)
+{
+	uint64_t old_size;
+	struct stat st;
+	int err = 0;
+
+	if (m->engine->cfg.access == ENGINE_ACCESS_RO)
+		return -EROFS;
+	pthread_mutex_lock(&m->size_lock);
+	old_size = LOAD(m->size);
+	if (ftruncate(m->fd, (off_t)size) == -1) {
+		err = -errno;
+		goto out_unlock;
+	}
+	STORE(m->size, size);
+	/* Pages past a shrunken end stay mapped but are never touched. */
+	if (size > old_size)
+		err = mapping_cover(m, old_size, size);
+	if (m->seen_valid && fstat(m->fd, &st) == 0)
+		mapping_record_seen(m, &st);
+out_unlock:
+	pthread_mutex_unlock(&m->size_lock);
+	return err;
+}
+
+int mapping_fallocate(struct mapping *m, int mode, uint64_t offset, uint64_t len)
+{
+	uint64_t old_size, new_size;
+	int err = 0;
+
+	if (m->engine->cfg.access == ENGINE_ACCESS_RO)
+		return -EROFS;
+	pthread_mutex_lock(&m->size_lock);
+	old_size = LOAD(m->size);
+	if (fallocate(m->fd, mode, (off_t)offset, (off_t)len) == -1) {
+		err = -errno;
+		goto out_unlock;
+	}
+	err = mapping_refresh_size(m, &new_size);
+	if (!err && new_size > old_size)
+		err = mapping_cover(m, old_size, new_size);
+out_unlock:
+	pthread_mutex_unlock(&m->size_lock);
+	return err;
+}
+
+int mapping_sync(struct mapping *m, bool datasync)
+{
+	size_t len;
+	int err = 0;
+
+	pthread_rwlock_rdlock(&m->map_lock);
+	len = page_round_up(LOAD(m->size));
+	if (len > m->map_len)
+		len = m->map_len;
+	if (m->addr && len && msync(m->addr, len, MS_SYNC) == -1)
+		err = -errno;
+	pthread_rwlock_unlock(&m->map_lock);
+	if (err)
+		return err;
+	if ((datasync ? fdatasync(m->fd) : fsync(m->fd)) == -1)
+		return -errno;
+	return 0;
+}
+
+int mapping_fd(struct mapping *m)
+{
+	return m->fd;
+}
+
+void mapping_stats(struct mapping *m, struct mapping_stats *out)
+{
+	int64_t last_ns = LOAD(m->last_access_ns);
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&m->engine->lock);
+	out->open_handles = m->open_handles;
+	pthread_mutex_unlock(&m->engine->lock);
+	pthread_mutex_lock(&m->size_lock);
+	out->policy = m->policy;
+	out->policy_error = m->policy_error;
+	out->fd_path = m->fd_path;
+	pthread_rwlock_rdlock(&m->map_lock);
+	out->mapped = m->addr != NULL;
+	out->map_len_bytes = m->map_len;
+	pthread_rwlock_unlock(&m->map_lock);
+	pthread_mutex_unlock(&m->size_lock);
+	out->opens = LOAD(m->opens);
+	out->reads = LOAD(m->reads);
+	out->read_bytes = LOAD(m->read_bytes);
+	out->writes = LOAD(m->writes);
+	out->write_bytes = LOAD(m->write_bytes);
+	out->remaps = LOAD(m->remaps);
+	out->size_bytes = LOAD(m->size);
+	out->last_access.tv_sec = (time_t)(last_ns / 1000000000);
+	out->last_access.tv_nsec = (long)(last_ns % 1000000000);
+}
+
+int mapping_residency(struct mapping *m, struct residency_info *out)
+{
+	uint64_t size;
+	int err = mapping_refresh_size(m, &size);
+
+	return err ? err : residency_count(m->fd, size, out);
+}
+
+int mapping_extents(struct mapping *m, residency_extent_fn fn, void *ctx)
+{
+	uint64_t size;
+	int err = mapping_refresh_size(m, &size);
+
+	return err ? err : residency_extents(m->fd, size, fn, ctx);
+}
+
+/* Clip [offset, offset+len) (len 0: to EOF) to the file and the mapping; start page-aligned. */
+static bool clip_range(struct mapping *m, uint64_t offset, uint64_t len, uint64_t *start,
+		       uint64_t *end)
+{
+	uint64_t page_size = residency_page_size();
+	uint64_t size = LOAD(m->size);
+
+	if (size > m->map_len)
+		size = m->map_len;
+	if (offset >= size)
+		return false;
+	*start = offset / page_size * page_size;
+	*end = (!len || len > size - offset) ? size : offset + len;
+	return true;
+}
+
+/*
+ * Make the range resident. MADV_WILLNEED starts large readahead; populating the
+ * page tables then waits for every page. Holes are skipped (SEEK_DATA): reading
+ * them would only fill the cache with zeros.
+ */
+static int touch_range(struct mapping *m, uint64_t start, uint64_t end)
+{
+	char *addr = (char *)m->addr + start;
+	size_t len = page_round_up(end) - start;
+
+	(void)madvise(addr, len, MADV_WILLNEED);
+	if (madvise(addr, len, MADV_POPULATE_READ) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return errno == EFAULT ? -EIO : -errno;
+	return safecopy_touch(addr, end - start, residency_page_size());
+}
+
+int mapping_touch(struct mapping *m, uint64_t offset, uint64_t len)
+{
+	uint64_t page_size = residency_page_size();
+	uint64_t start, end, size, pos;
+	int err;
+
+	err = mapping_refresh_size(m, &size);
+	if (err)
+		return err;
+	if (m->fd_path)
+		return -ENODEV;
+	pthread_rwlock_rdlock(&m->map_lock);
+	if (!m->addr || !clip_range(m, offset, len, &start, &end))
+		goto out_unlock;
+	for (pos = start; !err && pos < end;) {
+		off_t data = lseek(m->fd, (off_t)pos, SEEK_DATA);
+		off_t hole;
+
+		if (data == -1 && errno == ENXIO)
+			break; /* only a hole is left */
+		if (data == -1)
+			data = (off_t)pos; /* no SEEK_DATA here: touch everything */
+		if ((uint64_t)data >= end)
+			break;
+		hole = lseek(m->fd, data, SEEK_HOLE);
+		if (hole == -1 || (uint64_t)hole > end)
+			hole = (off_t)end;
+		err = touch_range(m, (uint64_t)data / page_size * page_size, (uint64_t)hole);
+		pos = (uint64_t)hole;
+	}
+out_unlock:
+	pthread_rwlock_unlock(&m->map_lock);
+	return err;
+}
+
+int mapping_evict(struct mapping *m, uint64_t offset, uint64_t len)
+{
+	uint64_t start, end;
+
+	pthread_rwlock_rdlock(&m->map_lock);
+	/* Our own page-table entries pin pages against FADV_DONTNEED: drop them first. */
+	if (m->addr && clip_range(m, offset, len, &start, &end))
+		(void)madvise((char *)m->addr + start, page_round_up(end) - start, MADV_DONTNEED);
+	pthread_rwlock_unlock(&m->map_lock);
+	return residency_evict(m->fd, offset, len);
+}
+
+int mapping_lock(struct mapping *m, uint64_t offset, uint64_t len, bool lock)
+{
+	uint64_t start, end;
+	size_t span;
+	int err = 0;
+
+	pthread_mutex_lock(&m->size_lock);
+	pthread_rwlock_rdlock(&m->map_lock);
+	if (!m->addr || !clip_range(m, offset, len, &start, &end))
+		goto out_unlock;
+	span = page_round_up(end) - start;
+	if ((lock ? mlock((char *)m->addr + start, span) : munlock((char *)m->addr + start, span))) {
+		err = -errno;
+		goto out_unlock;
+	}
+	if (lock)
+		m->locked_bytes += span;
+	else
+		m->locked_bytes = m->locked_bytes > span ? m->locked_bytes - span : 0;
+out_unlock:
+	pthread_rwlock_unlock(&m->map_lock);
+	pthread_mutex_unlock(&m->size_lock);
+	return err;
+}

@@ -1,0 +1,351 @@
+/*
+ * mmapfs [-o OPTION[,OPTION...]] [-f] [-d] [-s] BACKING_DIR MOUNTPOINT
+ *
+ * Everything a user can get wrong is checked before mounting, with one line on
+ * stderr: nothing is half-mounted.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mmapfs.h"
+
+struct options {
+	char *backing_dir;
+	char *access;
+	char *max_idle_maps;
+	char *attr_timeout;
+	char *entry_timeout;
+	char *advice;
+	char *rules_file;
+	struct strbuf advise; /* every -o advise=, joined with ':' in order */
+	int mmstat_visible;
+	int allow_other;
+	int default_permissions;
+};
+
+#define OPTION(template, field) { template, offsetof(struct options, field), 1 }
+
+enum { KEY_ADVISE, KEY_ALLOW_OTHER, KEY_DEFAULT_PERMISSIONS };
+
+static const struct fuse_opt option_table[] = {
+	OPTION("access=%s", access),
+	OPTION("max_idle_maps=%s", max_idle_maps),
+	OPTION("attr_timeout=%s", attr_timeout),
+	OPTION("entry_timeout=%s", entry_timeout),
+	OPTION("advice=%s", advice),
+	OPTION("rules=%s", rules_file),
+	OPTION("mmstat_visible", mmstat_visible),
+	FUSE_OPT_KEY("advise=", KEY_ADVISE),
+	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
+	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS),
+	FUSE_OPT_END,
+};
+
+static void usage(const char *prog)
+{
+	printf("usage: %s [-o OPTION[,OPTION...]] [-f] [-d] [-s] BACKING_DIR MOUNTPOINT\n\n"
+	       "Mount BACKING_DIR on MOUNTPOINT; every read and write is served from the\n"
+	       "daemon's own mmap of the backing file. Unmount with fusermount3 -u MOUNTPOINT.\n\n"
+	       "mmapfs options:\n"
+	       "    -o access=rw|ro          rw (default): writes reach the backing files;\n"
+	       "                             ro: a read-only mount\n"
+	       "    -o advice=POLICY         default madvise policy of every file (normal)\n"
+	       "    -o advise=GLOB=POLICY[:GLOB=POLICY...]\n"
+	       "                             per-file policies, first match wins\n"
+	       "    -o rules=FILE            per-file policies from FILE, one 'GLOB POLICY' a line\n"
+	       "    -o mmstat_visible        list /.mmstat in the root directory\n"
+	       "    -o max_idle_maps=N       mappings kept after their last close (default %u)\n"
+	       "    -o attr_timeout=SECONDS  how long the kernel caches attributes (default 1)\n"
+	       "    -o entry_timeout=SECONDS how long the kernel caches names (default 1)\n"
+	       "    POLICY: normal|random|sequential, then '+'-joined extras: willneed,\n"
+	       "            populate, hugepage, nohugepage, cold, pageout, dontneed\n"
+	       "    -V, --version            print the version\n\n",
+	       prog, ENGINE_DEFAULT_MAX_IDLE_MAPS);
+}
+
+static int option_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct options *opts = data;
+
+	(void)outargs;
+	switch (key) {
+	case FUSE_OPT_KEY_NONOPT:
+		if (!opts->backing_dir) {
+			opts->backing_dir = strdup(arg);
+			return 0;
+		}
+		return 1; /* the mountpoint: fuse_parse_cmdline takes it */
+	case KEY_ADVISE:
+		if (opts->advise.len)
+			strbuf_addstr(&opts->advise, ":");
+		strbuf_addstr(&opts->advise, arg + strlen("advise="));
+		return 0;
+	case KEY_ALLOW_OTHER:
+		opts->allow_other = 1;
+		return 1;
+	case KEY_DEFAULT_PERMISSIONS:
+		opts->default_permissions = 1;
+		return 1;
+	default:
+		return 1;
+	}
+}
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("mmapfs: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return -1;
+}
+
+static int parse_access(const char *text, struct mmapfs *fs)
+{
+	if (!text || !strcmp(text, "rw")) {
+		fs->access = ENGINE_ACCESS_RW;
+		fs->access_name = "rw";
+	} else if (!strcmp(text, "ro")) {
+		fs->access = ENGINE_ACCESS_RO;
+		fs->access_name = "ro";
+	} else {
+		return fail("bad value '%s' for -o access: expected rw or ro", text);
+	}
+	return 0;
+}
+
+static int parse_unsigned(const char *name, const char *text, unsigned *out)
+{
+	unsigned long value;
+	char *end;
+
+	errno = 0;
+	value = strtoul(text, &end, 10);
+	if (!*text || *end || errno || value > UINT_MAX || text[0] == '-')
+		return fail("bad value '%s' for -o %s: expected a whole number from 0 to %u", text,
+			    name, UINT_MAX);
+	*out = (unsigned)value;
+	return 0;
+}
+
+static int parse_seconds(const char *name, const char *text, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(text, &end);
+	if (!*text || *end || errno || *out < 0 || *out > 1e9 || *out != *out)
+		return fail("bad value '%s' for -o %s: expected seconds, a number >= 0", text,
+			    name);
+	return 0;
+}
+
+static int build_rules(const struct options *opts, struct mmapfs *fs)
+{
+	struct policy def = POLICY_DEFAULT;
+	char errmsg[1024], bad[64];
+
+	if (opts->advice && policy_parse(opts->advice, &def, bad, sizeof(bad)))
+		return fail("bad policy word '%s' in -o advice=%s; valid words: %s", bad,
+			    opts->advice, policy_valid_words());
+	fs->rules = rules_new(&def);
+	if (!fs->rules)
+		return fail("out of memory");
+	if (opts->advice && rules_set_default(fs->rules, &def, "-o advice"))
+		return fail("out of memory");
+	if (opts->advise.len && rules_add_option(fs->rules, opts->advise.buf, errmsg,
+						 sizeof(errmsg)))
+		return fail("%s", errmsg);
+	if (opts->rules_file && rules_add_file(fs->rules, opts->rules_file, errmsg,
+					       sizeof(errmsg)))
+		return fail("%s", errmsg);
+	return 0;
+}
+
+static int check_backing(const char *path, struct mmapfs *fs)
+{
+	char real[PATH_MAX];
+	struct stat st;
+
+	if (stat(path, &st) == -1)
+		return fail("backing directory %s: %s", path, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return fail("backing directory %s: not a directory", path);
+	if (access(path, R_OK | X_OK) == -1)
+		return fail("backing directory %s: %s", path, strerror(errno));
+	if (!realpath(path, real))
+		return fail("backing directory %s: %s", path, strerror(errno));
+	fs->backing_path = strdup(real);
+	if (!fs->backing_path)
+		return fail("out of memory");
+	fs->backing_path_len = strcmp(real, "/") ? strlen(real) : 0;
+	return 0;
+}
+
+static int check_mountpoint(const char *path)
+{
+	struct statx stx;
+
+	if (statx(AT_FDCWD, path, 0, STATX_TYPE, &stx) == -1)
+		return fail("mountpoint %s: %s", path, strerror(errno));
+	if (!S_ISDIR(stx.stx_mode))
+		return fail("mountpoint %s: not a directory", path);
+	if ((stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+	    (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT))
+		return fail("mountpoint %s: already a mount point (unmount it first: "
+			    "fusermount3 -u %s)",
+			    path, path);
+	return 0;
+}
+
+static int apply_options(struct options *opts, struct mmapfs *fs, struct fuse_args *args)
+{
+	unsigned max_idle = ENGINE_DEFAULT_MAX_IDLE_MAPS;
+	char *escaped = NULL, *fsname = NULL;
+	int err;
+
+	fs->attr_timeout = 1.0;
+	fs->entry_timeout = 1.0;
+	if (parse_access(opts->access, fs) ||
+	    (opts->max_idle_maps && parse_unsigned("max_idle_maps", opts->max_idle_maps,
+						   &max_idle)) ||
+	    (opts->attr_timeout &&
+	     parse_seconds("attr_timeout", opts->attr_timeout, &fs->attr_timeout)) ||
+	    (opts->entry_timeout &&
+	     parse_seconds("entry_timeout", opts->entry_timeout, &fs->entry_timeout)) ||
+	    build_rules(opts, fs) || check_backing(opts->backing_dir, fs))
+		return -1;
+	fs->mmstat_visible = opts->mmstat_visible;
+	fs->daemon_is_root = geteuid() == 0;
+	/* With other users on the mount, the kernel must check file modes for them. */
+	if (opts->allow_other && !opts->default_permissions)
+		fuse_opt_add_arg(args, "-odefault_permissions");
+	if (fs->access == ENGINE_ACCESS_RO)
+		fuse_opt_add_arg(args, "-oro");
+	/* fsname first: a user's own fsname= later on the line wins */
+	err = fuse_opt_add_opt_escaped(&escaped, fs->backing_path);
+	if (!err && asprintf(&fsname, "fsname=%s,subtype=mmapfs", escaped) == -1)
+		fsname = NULL;
+	free(escaped);
+	if (!fsname || fuse_opt_insert_arg(args, 1, "-o") ||
+	    fuse_opt_insert_arg(args, 2, fsname)) {
+		free(fsname);
+		return fail("out of memory");
+	}
+	free(fsname);
+	{
+		struct engine_config cfg = {
+			.access = fs->access, .max_idle_maps = max_idle, .rules = fs->rules
+		};
+
+		err = engine_new(&cfg, &fs->engine);
+	}
+	if (err)
+		return fail("cannot start the mapping engine: %s", strerror(-err));
+	return 0;
+}
+
+static int run_session(struct mmapfs *fs, struct fuse_args *args,
+		       const struct fuse_cmdline_opts *cmdline)
+{
+	struct fuse_loop_config *loop;
+	int ret = 1;
+
+	fs->se = fuse_session_new(args, &mmapfs_ops, sizeof(mmapfs_ops), fs);
+	if (!fs->se)
+		return 1; /* libfuse printed why, e.g. an unknown option */
+	if (fuse_set_signal_handlers(fs->se) != 0)
+		goto out_destroy;
+	if (fuse_session_mount(fs->se, cmdline->mountpoint) != 0)
+		goto out_signals;
+	fuse_daemonize(cmdline->foreground);
+	fs->start_time = time(NULL);
+	if (cmdline->singlethread) {
+		ret = fuse_session_loop(fs->se);
+	} else {
+		loop = fuse_loop_cfg_create();
+		if (!loop)
+			goto out_unmount;
+		fuse_loop_cfg_set_clone_fd(loop, (unsigned)cmdline->clone_fd);
+		if (cmdline->max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(loop, cmdline->max_idle_threads);
+		fuse_loop_cfg_set_max_threads(loop, cmdline->max_threads);
+		ret = fuse_session_loop_mt(fs->se, loop);
+		fuse_loop_cfg_destroy(loop);
+	}
+out_unmount:
+	fuse_session_unmount(fs->se);
+out_signals:
+	fuse_remove_signal_handlers(fs->se);
+out_destroy:
+	fuse_session_destroy(fs->se);
+	return ret ? 1 : 0;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct options opts = { .advise = STRBUF_INIT };
+	struct fuse_cmdline_opts cmdline = { 0 };
+	struct mmapfs fs = { .root.fd = -1 };
+	int ret = 1;
+
+	umask(0); /* the kernel already applied the caller's umask */
+	if (fuse_opt_parse(&args, &opts, option_table, option_proc) == -1 ||
+	    fuse_parse_cmdline(&args, &cmdline) != 0)
+		goto out_free;
+	if (cmdline.show_help) {
+		usage(argv[0]);
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		ret = 0;
+		goto out_free;
+	}
+	if (cmdline.show_version) {
+		printf("mmapfs %s\nFUSE library version %s\n", MMAPFS_VERSION, fuse_pkgversion());
+		ret = 0;
+		goto out_free;
+	}
+	if (!opts.backing_dir || !cmdline.mountpoint) {
+		fail("need BACKING_DIR and MOUNTPOINT (see %s --help)", argv[0]);
+		goto out_free;
+	}
+	if (apply_options(&opts, &fs, &args) || check_mountpoint(cmdline.mountpoint))
+		goto out_free;
+	ret = node_init_root(&fs, fs.backing_path);
+	if (ret) {
+		fail("backing directory %s: %s", fs.backing_path, strerror(-ret));
+		ret = 1;
+		goto out_free;
+	}
+	ret = run_session(&fs, &args, &cmdline);
+	node_destroy_all(&fs);
+out_free:
+	engine_free(fs.engine);
+	rules_free(fs.rules);
+	free(fs.backing_path);
+	free(cmdline.mountpoint);
+	free(opts.backing_dir);
+	free(opts.access);
+	free(opts.max_idle_maps);
+	free(opts.attr_timeout);
+	free(opts.entry_timeout);
+	free(opts.advice);
+	free(opts.rules_file);
+	strbuf_release(&opts.advise);
+	fuse_opt_free_args(&args);
+	return ret;
+}

@@ -1,0 +1,106 @@
+/* State shared by the FUSE glue: the mount, its nodes and the engine behind them. */
+#ifndef MMAPFS_FS_H
+#define MMAPFS_FS_H
+
+#define FUSE_USE_VERSION 312
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "engine.h"
+#include "rules.h"
+#include "strbuf.h"
+
+#define MMSTAT_NAME ".mmstat"
+
+enum node_kind {
+	NODE_BACKING,	   /* a file, directory, symlink... of the backing tree */
+	NODE_MMSTAT_ROOT,  /* /.mmstat */
+	NODE_MMSTAT_FILE,  /* /.mmstat/summary, /.mmstat/rules */
+	NODE_MIRROR_DIR,   /* /.mmstat/files/DIR: mirrors a backing directory */
+	NODE_MIRROR_FILE,  /* /.mmstat/files/PATH: a directory for a backing regular file */
+	NODE_MIRROR_ENTRY, /* /.mmstat/files/PATH/policy, residency, map, stats, ctl */
+};
+
+/*
+ * struct node - what a FUSE node id points at. Backing nodes hold an O_PATH fd;
+ * virtual nodes hold a reference on the backing node they describe (@target).
+ * @refs counts the kernel's lookups plus those references; the node goes at 0.
+ */
+struct node {
+	enum node_kind kind;
+	dev_t dev;
+	ino_t ino;
+	int fd;
+	struct node *target;
+	unsigned entry;
+	uint64_t refs;
+};
+
+struct mmapfs {
+	struct engine *engine;
+	struct rules *rules;
+	enum engine_access access;
+	const char *access_name;
+	char *backing_path; /* realpath of BACKING_DIR, for relative paths */
+	size_t backing_path_len;
+	double attr_timeout;
+	double entry_timeout;
+	bool mmstat_visible;
+	bool daemon_is_root;
+	struct fuse_session *se;
+	time_t start_time;
+
+	pthread_mutex_t nodes_lock;
+	void *nodes;	    /* tsearch tree of every node but the root */
+	struct node root;   /* the backing root; FUSE_ROOT_ID */
+	struct node mmstat; /* /.mmstat; lives as long as the mount */
+};
+
+/** struct open_file - fi->fh of a regular file opened through the mount. */
+struct open_file {
+	struct mapping *mapping;
+};
+
+static inline struct mmapfs *mmapfs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* node.c */
+struct node *node_of(struct mmapfs *fs, fuse_ino_t ino);
+fuse_ino_t node_id(struct mmapfs *fs, struct node *node);
+int node_init_root(struct mmapfs *fs, const char *backing_dir);
+void node_destroy_all(struct mmapfs *fs);
+int node_lookup_backing(struct mmapfs *fs, struct node *parent, const char *name,
+			struct fuse_entry_param *e);
+struct node *node_get_virtual(struct mmapfs *fs, enum node_kind kind, struct node *target,
+			      unsigned entry);
+void node_unref(struct mmapfs *fs, struct node *node, uint64_t count);
+int node_stat(struct node *node, struct stat *st);
+int node_relpath(struct mmapfs *fs, struct node *node, struct strbuf *out);
+void node_proc_path(const struct node *node, char *buf, size_t len);
+
+/* ops.c */
+extern const struct fuse_lowlevel_ops mmapfs_ops;
+/** caller_may() - 0 if the request's caller has @mask (R_OK|W_OK|X_OK) on @st, else -EACCES. */
+int caller_may(fuse_req_t req, const struct stat *st, int mask);
+
+/* mmstat.c: the /.mmstat tree */
+bool mmstat_is_virtual(const struct node *node);
+int mmstat_lookup(fuse_req_t req, struct node *parent, const char *name,
+		  struct fuse_entry_param *e);
+void mmstat_getattr(fuse_req_t req, struct node *node);
+void mmstat_readdir(fuse_req_t req, struct node *node, size_t size, off_t offset, bool plus);
+void mmstat_open(fuse_req_t req, struct node *node, struct fuse_file_info *fi);
+void mmstat_read(fuse_req_t req, size_t size, off_t offset, struct fuse_file_info *fi);
+void mmstat_write(fuse_req_t req, struct node *node, const char *buf, size_t size,
+		  struct fuse_file_info *fi);
+void mmstat_release(fuse_req_t req, struct fuse_file_info *fi);
+void mmstat_setattr(fuse_req_t req, struct node *node, struct stat *attr, int to_set);
+void mmstat_access(fuse_req_t req, struct node *node, int mask);
+
+#endif
