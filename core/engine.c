@@ -21,67 +21,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine.h"
+#include "engine-private.h"
 #include "safecopy.h"
 
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22
 #endif
 
-/* Mappings grow by at least this much past a write, so appends rarely remap. */
-#define GROW_MIN_BYTES (64ull << 20)
-#define GROW_MAX_BYTES (1ull << 30)
-
-struct mapping {
-	struct engine *engine;
-	dev_t dev;
-	ino_t ino;
-	char *relpath;
-
-	pthread_mutex_t size_lock;
-	int fd;        /* -1 while the record is kept without a file (policy override) */
-	bool writable; /* fd open for writing and mapping PROT_WRITE */
-	bool fd_path;  /* cannot be mapped: served with pread/pwrite */
-
-	pthread_rwlock_t map_lock;
-	void *addr;
-	size_t map_len;
-	uint64_t size; /* last size seen; atomics */
-
-	struct policy policy;
-	bool policy_override;
-	struct policy_error policy_error;
-	uint64_t locked_bytes;
-
-	/* what the kernel's cache of the mount file was last known to match */
-	bool seen_valid;
-	off_t seen_size;
-	struct timespec seen_mtime;
-
-	unsigned refs;	       /* engine->lock */
-	unsigned open_handles; /* engine->lock */
-	struct mapping *lru_prev, *lru_next;
-	bool in_lru;
-
-	uint64_t opens, reads, read_bytes, writes, write_bytes, remaps;
-	int64_t last_access_ns;
-};
-
-struct engine {
-	struct engine_config cfg;
-	pthread_mutex_t lock;
-	void *tree;
-	struct mapping lru; /* sentinel: lru.lru_next is the oldest idle mapping */
-	unsigned idle_count;
-	uint64_t files_known;
-	uint64_t reads, read_bytes, writes, write_bytes, remaps, idle_evictions;
-};
-
-#define COUNT_ADD(field, value) __atomic_fetch_add(&(field), (value), __ATOMIC_RELAXED)
-#define LOAD(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
-#define STORE(field, value) __atomic_store_n(&(field), (value), __ATOMIC_RELAXED)
-
-static size_t page_round_up(uint64_t bytes)
+size_t engine_page_round_up(uint64_t bytes)
 {
 	size_t page_size = residency_page_size();
 
@@ -154,6 +101,8 @@ static void lru_append(struct engine *e, struct mapping *m)
 /* Unmap and close; the record itself stays. Caller owns the mapping exclusively. */
 static void mapping_unmap(struct mapping *m)
 {
+	if (m->engine->cfg.access == ENGINE_ACCESS_COW)
+		cow_unmap(m);
 	if (m->addr)
 		munmap(m->addr, m->map_len);
 	m->addr = NULL;
@@ -282,10 +231,9 @@ static int mapping_map(struct mapping *m, size_t len)
 	int prot = PROT_READ, flags = MAP_SHARED;
 	void *addr;
 
-	if (m->engine->cfg.access == ENGINE_ACCESS_COW) {
-		prot |= PROT_WRITE;
-		flags = MAP_PRIVATE;
-	} else if (m->writable) {
+	if (m->engine->cfg.access == ENGINE_ACCESS_COW)
+		return cow_map(m, LOAD(m->size));
+	if (m->writable) {
 		prot |= PROT_WRITE;
 	}
 	addr = mmap(NULL, len, prot, flags, m->fd, 0);
@@ -297,9 +245,29 @@ static int mapping_map(struct mapping *m, size_t len)
 	}
 	m->addr = addr;
 	m->map_len = len;
-	policy_apply(&m->policy, addr, page_round_up(LOAD(m->size)), m->writable,
+	policy_apply(&m->policy, addr, engine_page_round_up(LOAD(m->size)), m->writable,
 		     &m->policy_error);
 	return 0;
+}
+
+static bool is_cow(const struct mapping *m)
+{
+	return m->engine->cfg.access == ENGINE_ACCESS_COW;
+}
+
+/*
+ * The policy for a runtime change: in cow mode, dontneed would throw away the
+ * private changes (MADV_DONTNEED on a private mapping discards its copies).
+ */
+static void mapping_reapply_policy(struct mapping *m)
+{
+	struct policy p = m->policy;
+	size_t span = is_cow(m) ? m->cow_file_len : engine_page_round_up(LOAD(m->size));
+
+	if (is_cow(m) && m->cow_changed)
+		p.extras &= ~(unsigned)POLICY_DONTNEED;
+	if (m->addr)
+		policy_apply(&p, m->addr, span, m->writable, &m->policy_error);
 }
 
 /* Open the backing file through its (possibly O_PATH) fd and map it. size_lock held. */
@@ -332,10 +300,10 @@ static int mapping_open_file(struct mapping *m, int path_fd, bool want_write)
 	m->writable = (open_flags(m->engine, want_write) & O_ACCMODE) == O_RDWR;
 	m->fd_path = !S_ISREG(st.st_mode);
 	STORE(m->size, (uint64_t)st.st_size);
-	if (m->fd_path || st.st_size == 0)
+	if (m->fd_path || (st.st_size == 0 && m->engine->cfg.access != ENGINE_ACCESS_COW))
 		return 0;
 	pthread_rwlock_wrlock(&m->map_lock);
-	err = mapping_map(m, page_round_up((uint64_t)st.st_size));
+	err = mapping_map(m, engine_page_round_up((uint64_t)st.st_size));
 	pthread_rwlock_unlock(&m->map_lock);
 	return err;
 }
@@ -387,7 +355,9 @@ static void engine_unref_locked(struct engine *e, struct mapping *m)
 {
 	if (--m->refs)
 		return;
-	if (m->fd >= 0 && !m->fd_path && m->addr && !m->locked_bytes) {
+	if (m->cow_changed) {
+		/* private changes live until unmount or discard: never evicted */
+	} else if (m->fd >= 0 && !m->fd_path && m->addr && !m->locked_bytes) {
 		lru_append(e, m);
 		engine_trim_idle(e);
 	} else if (m->fd >= 0 && m->locked_bytes) {
@@ -475,9 +445,7 @@ int engine_set_policy(struct engine *e, int path_fd, const struct policy *p)
 	m->policy = *p;
 	m->policy_override = true;
 	pthread_rwlock_rdlock(&m->map_lock);
-	if (m->addr)
-		policy_apply(p, m->addr, page_round_up(LOAD(m->size)), m->writable,
-			     &m->policy_error);
+	mapping_reapply_policy(m);
 	pthread_rwlock_unlock(&m->map_lock);
 	pthread_mutex_unlock(&m->size_lock);
 	engine_put(e, m);
@@ -516,6 +484,7 @@ void engine_totals(struct engine *e, struct engine_totals *out)
 	out->files_known = e->files_known;
 	out->idle_evictions = e->idle_evictions;
 	pthread_mutex_unlock(&e->lock);
+	out->private_bytes = LOAD(e->private_pages) * residency_page_size();
 	out->reads = LOAD(e->reads);
 	out->read_bytes = LOAD(e->read_bytes);
 	out->writes = LOAD(e->writes);
@@ -561,7 +530,7 @@ bool mapping_cache_valid(struct mapping *m)
  */
 static int mapping_cover(struct mapping *m, uint64_t old_size, uint64_t size)
 {
-	size_t need = page_round_up(size), new_len, headroom;
+	size_t need = engine_page_round_up(size), new_len, headroom;
 	struct policy one_shot = m->policy;
 	void *addr;
 	int err = 0;
@@ -588,7 +557,7 @@ static int mapping_cover(struct mapping *m, uint64_t old_size, uint64_t size)
 	COUNT_ADD(m->engine->remaps, 1);
 	old_size = old_size / residency_page_size() * residency_page_size();
 	one_shot.mode = m->policy.mode;
-	policy_apply(&one_shot, (char *)addr + old_size, page_round_up(size) - old_size,
+	policy_apply(&one_shot, (char *)addr + old_size, engine_page_round_up(size) - old_size,
 		     m->writable, &m->policy_error);
 out_unlock:
 	pthread_rwlock_unlock(&m->map_lock);
@@ -600,11 +569,34 @@ static int mapping_refresh_size(struct mapping *m, uint64_t *size)
 {
 	struct stat st;
 
+	if (is_cow(m) && m->cow_changed) {
+		*size = LOAD(m->size); /* the mount's own view */
+		return 0;
+	}
 	if (fstat(m->fd, &st) == -1)
 		return -errno;
 	*size = (uint64_t)st.st_size;
-	STORE(m->size, *size);
+	if (!is_cow(m))
+		STORE(m->size, *size);
 	return 0;
+}
+
+/* The size a cow reader sees: its own after a change, else the file's (remapping). */
+static int cow_read_size(struct mapping *m, uint64_t *size)
+{
+	struct stat st;
+	int err = 0;
+
+	pthread_mutex_lock(&m->size_lock);
+	if (!m->cow_changed) {
+		if (fstat(m->fd, &st) == -1)
+			err = -errno;
+		else
+			err = cow_refresh(m, (uint64_t)st.st_size);
+	}
+	*size = LOAD(m->size);
+	pthread_mutex_unlock(&m->size_lock);
+	return err;
 }
 
 static int read_fd_path(struct mapping *m, uint64_t offset, size_t size,
@@ -641,11 +633,11 @@ int mapping_read_begin(struct mapping *m, uint64_t offset, size_t size, struct m
 	int err;
 
 	memset(out, 0, sizeof(*out));
-	err = mapping_refresh_size(m, &file_size);
+	err = is_cow(m) ? cow_read_size(m, &file_size) : mapping_refresh_size(m, &file_size);
 	if (err)
 		return err;
 	/* Size 0 may still have content (procfs, sysfs): only read(2) can tell. */
-	if (m->fd_path || file_size == 0) {
+	if (m->fd_path || (file_size == 0 && !m->cow_changed)) {
 		err = read_fd_path(m, offset, size, out);
 		if (!err)
 			count_read(m, out->len);
@@ -773,6 +765,14 @@ ssize_t mapping_write(struct mapping *m, const void *buf, size_t size, uint64_t 
 
 	if (m->engine->cfg.access == ENGINE_ACCESS_RO)
 		return -EROFS;
+	if (is_cow(m)) {
+		pthread_mutex_lock(&m->size_lock);
+		done = cow_write(m, buf, size, append ? LOAD(m->size) : offset);
+		pthread_mutex_unlock(&m->size_lock);
+		if (done > 0)
+			count_write(m, (size_t)done);
+		return done;
+	}
 	if (!m->writable)
 		return -EBADF;
 	if (m->fd_path) {
@@ -807,6 +807,10 @@ int mapping_truncate(struct mapping *m, uint64_t size)
 	if (m->engine->cfg.access == ENGINE_ACCESS_RO)
 		return -EROFS;
 	pthread_mutex_lock(&m->size_lock);
+	if (is_cow(m)) {
+		err = cow_truncate(m, size);
+		goto out_unlock;
+	}
 	old_size = LOAD(m->size);
 	if (ftruncate(m->fd, (off_t)size) == -1) {
 		err = -errno;
@@ -831,6 +835,14 @@ int mapping_fallocate(struct mapping *m, int mode, uint64_t offset, uint64_t len
 	if (m->engine->cfg.access == ENGINE_ACCESS_RO)
 		return -EROFS;
 	pthread_mutex_lock(&m->size_lock);
+	if (is_cow(m)) {
+		/* only space reservation has a meaning for private memory: it may grow */
+		if (mode & ~FALLOC_FL_KEEP_SIZE)
+			err = -EOPNOTSUPP;
+		else if (!(mode & FALLOC_FL_KEEP_SIZE) && offset + len > LOAD(m->size))
+			err = cow_truncate(m, offset + len);
+		goto out_unlock;
+	}
 	old_size = LOAD(m->size);
 	if (fallocate(m->fd, mode, (off_t)offset, (off_t)len) == -1) {
 		err = -errno;
@@ -849,8 +861,10 @@ int mapping_sync(struct mapping *m, bool datasync)
 	size_t len;
 	int err = 0;
 
+	if (is_cow(m))
+		return 0; /* nothing of a cow mount ever reaches the disk */
 	pthread_rwlock_rdlock(&m->map_lock);
-	len = page_round_up(LOAD(m->size));
+	len = engine_page_round_up(LOAD(m->size));
 	if (len > m->map_len)
 		len = m->map_len;
 	if (m->addr && len && msync(m->addr, len, MS_SYNC) == -1)
@@ -880,6 +894,8 @@ void mapping_stats(struct mapping *m, struct mapping_stats *out)
 	out->policy = m->policy;
 	out->policy_error = m->policy_error;
 	out->fd_path = m->fd_path;
+	out->private_pages = m->private_pages;
+	out->cow_changed = m->cow_changed;
 	pthread_rwlock_rdlock(&m->map_lock);
 	out->mapped = m->addr != NULL;
 	out->map_len_bytes = m->map_len;
@@ -902,6 +918,37 @@ int mapping_residency(struct mapping *m, struct residency_info *out)
 	int err = mapping_refresh_size(m, &size);
 
 	return err ? err : residency_count(m->fd, size, out);
+}
+
+int mapping_discard(struct mapping *m)
+{
+	int err;
+
+	if (!is_cow(m))
+		return -EINVAL;
+	pthread_mutex_lock(&m->size_lock);
+	err = m->fd_path ? 0 : cow_discard(m);
+	m->seen_valid = false;
+	pthread_mutex_unlock(&m->size_lock);
+	return err;
+}
+
+void engine_fix_stat(struct engine *e, struct stat *st)
+{
+	struct mapping *m;
+
+	if (e->cfg.access != ENGINE_ACCESS_COW || !S_ISREG(st->st_mode))
+		return;
+	m = engine_find(e, st->st_dev, st->st_ino);
+	if (!m)
+		return;
+	pthread_mutex_lock(&m->size_lock);
+	if (m->cow_changed) {
+		st->st_size = (off_t)LOAD(m->size);
+		st->st_mtim = st->st_ctim = m->cow_mtime;
+	}
+	pthread_mutex_unlock(&m->size_lock);
+	engine_put(e, m);
 }
 
 int mapping_extents(struct mapping *m, residency_extent_fn fn, void *ctx)
@@ -936,7 +983,7 @@ static bool clip_range(struct mapping *m, uint64_t offset, uint64_t len, uint64_
 static int touch_range(struct mapping *m, uint64_t start, uint64_t end)
 {
 	char *addr = (char *)m->addr + start;
-	size_t len = page_round_up(end) - start;
+	size_t len = engine_page_round_up(end) - start;
 
 	(void)madvise(addr, len, MADV_WILLNEED);
 	if (madvise(addr, len, MADV_POPULATE_READ) == 0)
@@ -986,9 +1033,10 @@ int mapping_evict(struct mapping *m, uint64_t offset, uint64_t len)
 	uint64_t start, end;
 
 	pthread_rwlock_rdlock(&m->map_lock);
-	/* Our own page-table entries pin pages against FADV_DONTNEED: drop them first. */
-	if (m->addr && clip_range(m, offset, len, &start, &end))
-		(void)madvise((char *)m->addr + start, page_round_up(end) - start, MADV_DONTNEED);
+	/* Our own page-table entries pin pages against FADV_DONTNEED: drop them first
+	 * (not in cow mode, where that would discard the private copies). */
+	if (m->addr && !is_cow(m) && clip_range(m, offset, len, &start, &end))
+		(void)madvise((char *)m->addr + start, engine_page_round_up(end) - start, MADV_DONTNEED);
 	pthread_rwlock_unlock(&m->map_lock);
 	return residency_evict(m->fd, offset, len);
 }
@@ -1003,7 +1051,7 @@ int mapping_lock(struct mapping *m, uint64_t offset, uint64_t len, bool lock)
 	pthread_rwlock_rdlock(&m->map_lock);
 	if (!m->addr || !clip_range(m, offset, len, &start, &end))
 		goto out_unlock;
-	span = page_round_up(end) - start;
+	span = engine_page_round_up(end) - start;
 	if ((lock ? mlock((char *)m->addr + start, span) : munlock((char *)m->addr + start, span))) {
 		err = -errno;
 		goto out_unlock;

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -26,6 +27,7 @@ struct engine_config {
 	enum engine_access access;
 	unsigned max_idle_maps;
 	const struct rules *rules; /* not owned; must outlive the engine */
+	uint64_t cow_limit_bytes;  /* cow: private bytes allowed in all; 0 = no limit */
 };
 
 #define ENGINE_DEFAULT_MAX_IDLE_MAPS 1024
@@ -47,6 +49,7 @@ struct engine_totals {
 	uint64_t remaps;
 	uint64_t idle_evictions;
 	uint64_t resident_bytes; /* page-cache bytes of the files with a live mmap */
+	uint64_t private_bytes;	 /* cow: bytes copied on write, all files */
 };
 
 /** struct mapping_stats - per-file counters for .mmstat/files/PATH/stats. */
@@ -62,6 +65,8 @@ struct mapping_stats {
 	uint64_t map_len_bytes;
 	bool mapped;
 	bool fd_path;       /* served by pread/pwrite: the file cannot be mapped */
+	uint64_t private_pages; /* cow: pages copied on write */
+	bool cow_changed;   /* cow: the mount's view differs from the backing file */
 	struct policy policy;
 	struct policy_error policy_error;
 	struct timespec last_access;
@@ -119,6 +124,18 @@ struct policy engine_policy_for(struct engine *e, dev_t dev, ino_t ino, const ch
  * no record yet. Return: 0 or -errno (a failed madvise is not an error; see stats).
  */
 int engine_set_policy(struct engine *e, int path_fd, const struct policy *p);
+
+/**
+ * engine_fix_stat() - in cow mode, make @st (of a backing file) show the mount's
+ * view: the size and mtime of its private changes. No-op otherwise.
+ */
+void engine_fix_stat(struct engine *e, struct stat *st);
+
+/**
+ * mapping_discard() - cow: drop the file's private changes; it shows the backing
+ * content again. Return: 0, -EINVAL outside cow mode.
+ */
+int mapping_discard(struct mapping *m);
 
 /**
  * mapping_cache_valid() - whether the kernel's cached pages of this file are still

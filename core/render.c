@@ -24,6 +24,7 @@ void render_summary(struct strbuf *sb, const struct render_summary_input *in)
 	strbuf_addf(sb, "writes: %" PRIu64 "\n", t->writes);
 	strbuf_addf(sb, "write_bytes: %" PRIu64 "\n", t->write_bytes);
 	strbuf_addf(sb, "remaps: %" PRIu64 "\n", t->remaps);
+	strbuf_addf(sb, "private_bytes: %" PRIu64 "\n", t->private_bytes);
 	strbuf_addf(sb, "daemon_rss_bytes: %" PRIu64 "\n", in->daemon_rss_bytes);
 	strbuf_addf(sb, "daemon_minor_faults: %" PRIu64 "\n", in->daemon_minor_faults);
 	strbuf_addf(sb, "daemon_major_faults: %" PRIu64 "\n", in->daemon_major_faults);
@@ -52,6 +53,8 @@ void render_residency(struct strbuf *sb, const struct residency_info *info, int 
 		strbuf_addf(sb, "recently_evicted_pages: %" PRIu64 "\n",
 			    info->recently_evicted_pages);
 	}
+	if (info->have_private)
+		strbuf_addf(sb, "private_pages: %" PRIu64 "\n", info->private_pages);
 	strbuf_addf(sb, "mapped: %d\n", mapped ? 1 : 0);
 	strbuf_addf(sb, "accurate: %d\n", info->accurate ? 1 : 0);
 	strbuf_addf(sb, "method: %s\n", info->method ? info->method : "none");
@@ -69,6 +72,7 @@ void render_stats(struct strbuf *sb, const struct mapping_stats *stats)
 	strbuf_addf(sb, "mapped: %d\n", stats->mapped ? 1 : 0);
 	strbuf_addf(sb, "map_len: %" PRIu64 "\n", stats->map_len_bytes);
 	strbuf_addf(sb, "fd_path: %d\n", stats->fd_path ? 1 : 0);
+	strbuf_addf(sb, "private_pages: %" PRIu64 "\n", stats->private_pages);
 	strbuf_addstr(sb, "policy: ");
 	policy_format(&stats->policy, sb);
 	strbuf_addstr(sb, "\n");

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ struct options {
 	char *entry_timeout;
 	char *advice;
 	char *rules_file;
+	char *cow_limit;
 	struct strbuf advise; /* every -o advise=, joined with ':' in order */
 	int mmstat_visible;
 	int allow_other;
@@ -42,6 +44,7 @@ static const struct fuse_opt option_table[] = {
 	OPTION("entry_timeout=%s", entry_timeout),
 	OPTION("advice=%s", advice),
 	OPTION("rules=%s", rules_file),
+	OPTION("cow_limit=%s", cow_limit),
 	OPTION("mmstat_visible", mmstat_visible),
 	FUSE_OPT_KEY("advise=", KEY_ADVISE),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
@@ -55,8 +58,12 @@ static void usage(const char *prog)
 	       "Mount BACKING_DIR on MOUNTPOINT; every read and write is served from the\n"
 	       "daemon's own mmap of the backing file. Unmount with fusermount3 -u MOUNTPOINT.\n\n"
 	       "mmapfs options:\n"
-	       "    -o access=rw|ro          rw (default): writes reach the backing files;\n"
-	       "                             ro: a read-only mount\n"
+	       "    -o access=rw|ro|cow      rw (default): writes reach the backing files;\n"
+	       "                             ro: a read-only mount;\n"
+	       "                             cow: writes stay in the daemon's memory and are\n"
+	       "                             LOST AT UNMOUNT; backing files are never written\n"
+	       "    -o cow_limit=SIZE        cow: memory for changed pages, all files (default:\n"
+	       "                             half of RAM); past it writes fail with ENOSPC\n"
 	       "    -o advice=POLICY         default madvise policy of every file (normal)\n"
 	       "    -o advise=GLOB=POLICY[:GLOB=POLICY...]\n"
 	       "                             per-file policies, first match wins\n"
@@ -121,8 +128,11 @@ static int parse_access(const char *text, struct mmapfs *fs)
 	} else if (!strcmp(text, "ro")) {
 		fs->access = ENGINE_ACCESS_RO;
 		fs->access_name = "ro";
+	} else if (!strcmp(text, "cow")) {
+		fs->access = ENGINE_ACCESS_COW;
+		fs->access_name = "cow";
 	} else {
-		return fail("bad value '%s' for -o access: expected rw or ro", text);
+		return fail("bad value '%s' for -o access: expected rw, ro or cow", text);
 	}
 	return 0;
 }
@@ -151,6 +161,37 @@ static int parse_seconds(const char *name, const char *text, double *out)
 		return fail("bad value '%s' for -o %s: expected seconds, a number >= 0", text,
 			    name);
 	return 0;
+}
+
+/* SIZE: bytes, or a number with K, M, G or T (powers of 1024). */
+static int parse_size(const char *name, const char *text, uint64_t *out)
+{
+	unsigned long long value;
+	unsigned shift = 0;
+	char *end;
+
+	errno = 0;
+	value = strtoull(text, &end, 10);
+	if (end != text && *end && !end[1]) {
+		const char *units = "KMGT", *unit = strchr(units, *end & ~0x20);
+
+		if (unit) {
+			shift = 10 * (unsigned)(unit - units + 1);
+			end++;
+		}
+	}
+	if (!*text || text[0] == '-' || *end || errno || (shift && value > (UINT64_MAX >> shift)))
+		return fail("bad value '%s' for -o %s: expected a size like 512M or 4G", text,
+			    name);
+	*out = (uint64_t)value << shift;
+	return 0;
+}
+
+static uint64_t default_cow_limit(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
+
+	return pages > 0 && page_size > 0 ? (uint64_t)pages * (uint64_t)page_size / 2 : 0;
 }
 
 static int build_rules(const struct options *opts, struct mmapfs *fs)
@@ -214,6 +255,7 @@ static int check_mountpoint(const char *path)
 static int apply_options(struct options *opts, struct mmapfs *fs, struct fuse_args *args)
 {
 	unsigned max_idle = ENGINE_DEFAULT_MAX_IDLE_MAPS;
+	uint64_t cow_limit = default_cow_limit();
 	char *escaped = NULL, *fsname = NULL;
 	int err;
 
@@ -226,6 +268,7 @@ static int apply_options(struct options *opts, struct mmapfs *fs, struct fuse_ar
 	     parse_seconds("attr_timeout", opts->attr_timeout, &fs->attr_timeout)) ||
 	    (opts->entry_timeout &&
 	     parse_seconds("entry_timeout", opts->entry_timeout, &fs->entry_timeout)) ||
+	    (opts->cow_limit && parse_size("cow_limit", opts->cow_limit, &cow_limit)) ||
 	    build_rules(opts, fs) || check_backing(opts->backing_dir, fs))
 		return -1;
 	fs->mmstat_visible = opts->mmstat_visible;
@@ -248,7 +291,10 @@ static int apply_options(struct options *opts, struct mmapfs *fs, struct fuse_ar
 	free(fsname);
 	{
 		struct engine_config cfg = {
-			.access = fs->access, .max_idle_maps = max_idle, .rules = fs->rules
+			.access = fs->access,
+			.max_idle_maps = max_idle,
+			.rules = fs->rules,
+			.cow_limit_bytes = cow_limit,
 		};
 
 		err = engine_new(&cfg, &fs->engine);
@@ -256,6 +302,16 @@ static int apply_options(struct options *opts, struct mmapfs *fs, struct fuse_ar
 	if (err)
 		return fail("cannot start the mapping engine: %s", strerror(-err));
 	return 0;
+}
+
+static void warn_shadowed(struct mmapfs *fs)
+{
+	struct stat st;
+
+	if (fstatat(fs->root.fd, MMSTAT_NAME, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		fuse_log(FUSE_LOG_WARNING,
+			 "mmapfs: warning: %s/%s is hidden by the virtual %s tree\n",
+			 fs->backing_path, MMSTAT_NAME, MMSTAT_NAME);
 }
 
 static int run_session(struct mmapfs *fs, struct fuse_args *args,
@@ -273,12 +329,14 @@ static int run_session(struct mmapfs *fs, struct fuse_args *args,
 		goto out_signals;
 	fuse_daemonize(cmdline->foreground);
 	fs->start_time = time(NULL);
+	if (notify_start(fs))
+		goto out_unmount;
 	if (cmdline->singlethread) {
 		ret = fuse_session_loop(fs->se);
 	} else {
 		loop = fuse_loop_cfg_create();
 		if (!loop)
-			goto out_unmount;
+			goto out_notify;
 		fuse_loop_cfg_set_clone_fd(loop, (unsigned)cmdline->clone_fd);
 		if (cmdline->max_idle_threads != UINT_MAX)
 			fuse_loop_cfg_set_idle_threads(loop, cmdline->max_idle_threads);
@@ -286,6 +344,8 @@ static int run_session(struct mmapfs *fs, struct fuse_args *args,
 		ret = fuse_session_loop_mt(fs->se, loop);
 		fuse_loop_cfg_destroy(loop);
 	}
+out_notify:
+	notify_stop(fs);
 out_unmount:
 	fuse_session_unmount(fs->se);
 out_signals:
@@ -331,6 +391,7 @@ int main(int argc, char *argv[])
 		ret = 1;
 		goto out_free;
 	}
+	warn_shadowed(&fs);
 	ret = run_session(&fs, &args, &cmdline);
 	node_destroy_all(&fs);
 out_free:
@@ -345,6 +406,7 @@ out_free:
 	free(opts.entry_timeout);
 	free(opts.advice);
 	free(opts.rules_file);
+	free(opts.cow_limit);
 	strbuf_release(&opts.advise);
 	fuse_opt_free_args(&args);
 	return ret;

@@ -89,6 +89,12 @@ extern const struct fuse_lowlevel_ops mmapfs_ops;
 /** caller_may() - 0 if the request's caller has @mask (R_OK|W_OK|X_OK) on @st, else -EACCES. */
 int caller_may(fuse_req_t req, const struct stat *st, int mask);
 
+/* notify.c: kernel cache invalidation from a thread of its own */
+int notify_start(struct mmapfs *fs);
+void notify_stop(struct mmapfs *fs);
+/** notify_inval() - queue an invalidation of @node's cached data (takes a reference). */
+void notify_inval(struct mmapfs *fs, struct node *node);
+
 /* mmstat.c: the /.mmstat tree */
 bool mmstat_is_virtual(const struct node *node);
 int mmstat_lookup(fuse_req_t req, struct node *parent, const char *name,

@@ -516,10 +516,14 @@ static int render_residency_file(fuse_req_t req, struct node *target, struct str
 	struct stat st;
 	int fd, err;
 
+	bool cow = fs->access == ENGINE_ACCESS_COW;
+
 	if (m && mapping_fd(m) >= 0) {
 		mapping_stats(m, &stats);
 		err = mapping_residency(m, &info);
 		engine_put(fs->engine, m);
+		info.have_private = cow;
+		info.private_pages = stats.private_pages;
 		if (!err)
 			render_residency(out, &info, stats.mapped);
 		return err;
@@ -531,6 +535,8 @@ static int render_residency_file(fuse_req_t req, struct node *target, struct str
 		return err;
 	err = fstat(fd, &st) == -1 ? -errno : residency_count(fd, (uint64_t)st.st_size, &info);
 	close(fd);
+	info.have_private = cow;
+	info.private_pages = 0;
 	if (!err)
 		render_residency(out, &info, 0);
 	return err;
@@ -634,7 +640,7 @@ static int parse_bytes(const char *word, uint64_t *out)
 	return 0;
 }
 
-enum ctl_op { CTL_TOUCH, CTL_EVICT, CTL_LOCK, CTL_UNLOCK };
+enum ctl_op { CTL_TOUCH, CTL_EVICT, CTL_LOCK, CTL_UNLOCK, CTL_DISCARD };
 
 struct ctl_command {
 	enum ctl_op op;
@@ -644,7 +650,8 @@ struct ctl_command {
 
 static int parse_ctl(char *text, struct ctl_command *cmd)
 {
-	static const char *const names[] = { "touch", "evict", "lock", "unlock" };
+	static const char *const names[] = { "touch", "evict", "lock", "unlock", "discard" };
+	const size_t name_count = sizeof(names) / sizeof(names[0]);
 	char *words[4], *save = NULL, *word;
 	size_t count = 0, i;
 	int err = 0;
@@ -656,9 +663,9 @@ static int parse_ctl(char *text, struct ctl_command *cmd)
 	}
 	if (count != 1 && count != 3)
 		return -EINVAL;
-	for (i = 0; i < 4 && strcmp(words[0], names[i]); i++)
+	for (i = 0; i < name_count && strcmp(words[0], names[i]); i++)
 		;
-	if (i == 4)
+	if (i == name_count || (i == CTL_DISCARD && count != 1))
 		return -EINVAL;
 	cmd->op = (enum ctl_op)i;
 	cmd->offset = 0;
@@ -689,6 +696,8 @@ static int run_ctl(struct mapping *m, const struct ctl_command *cmd)
 		return mapping_lock(m, cmd->offset, cmd->length, true);
 	case CTL_UNLOCK:
 		return mapping_lock(m, cmd->offset, cmd->length, false);
+	case CTL_DISCARD:
+		return mapping_discard(m);
 	}
 	return -EINVAL;
 }
@@ -714,5 +723,7 @@ static int write_ctl_file(fuse_req_t req, struct node *target, const char *buf, 
 		return err;
 	err = run_ctl(m, &cmd);
 	engine_close(fs->engine, m);
+	if (!err && cmd.op == CTL_DISCARD)
+		notify_inval(fs, target); /* the kernel still caches the discarded bytes */
 	return err;
 }

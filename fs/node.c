@@ -141,6 +141,7 @@ int node_lookup_backing(struct mmapfs *fs, struct node *parent, const char *name
 	if (!node)
 		return -ENOMEM;
 	e->ino = node_id(fs, node);
+	engine_fix_stat(fs->engine, &e->attr);
 	return 0;
 }
 

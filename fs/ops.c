@@ -35,9 +35,16 @@ static struct node *req_node(fuse_req_t req, fuse_ino_t ino)
 	return node_of(mmapfs_of(req), ino);
 }
 
+/* ro and cow mounts leave the backing tree as it is: no namespace or metadata change */
 static bool is_read_only(fuse_req_t req)
 {
 	return mmapfs_of(req)->access != ENGINE_ACCESS_RW;
+}
+
+/* Data changes: refused in ro mode only; cow keeps them in the daemon. */
+static bool data_read_only(fuse_req_t req)
+{
+	return mmapfs_of(req)->access == ENGINE_ACCESS_RO;
 }
 
 static bool is_dot_or_dotdot(const char *name)
@@ -116,10 +123,12 @@ static void mm_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	err = node_stat(node, &st);
-	if (err)
+	if (err) {
 		fuse_reply_err(req, -err);
-	else
-		fuse_reply_attr(req, &st, mmapfs_of(req)->attr_timeout);
+		return;
+	}
+	engine_fix_stat(mmapfs_of(req)->engine, &st);
+	fuse_reply_attr(req, &st, mmapfs_of(req)->attr_timeout);
 }
 
 static int set_size(fuse_req_t req, struct node *node, off_t size, struct fuse_file_info *fi)
@@ -208,7 +217,7 @@ static void mm_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		mmstat_setattr(req, node, attr, to_set);
 		return;
 	}
-	if (is_read_only(req)) {
+	if (data_read_only(req) || (is_read_only(req) && (to_set & ~FUSE_SET_ATTR_SIZE))) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
@@ -455,7 +464,7 @@ static int open_handle(fuse_req_t req, struct node *node, struct fuse_file_info 
 	struct open_file *h;
 	int err;
 
-	if (want_write && is_read_only(req))
+	if (want_write && data_read_only(req))
 		return -EROFS;
 	h = calloc(1, sizeof(*h));
 	if (!h)
@@ -936,7 +945,7 @@ static void mm_access(fuse_req_t req, fuse_ino_t ino, int mask)
 		fuse_reply_err(req, -err);
 		return;
 	}
-	if ((mask & W_OK) && is_read_only(req)) {
+	if ((mask & W_OK) && (data_read_only(req) || (is_read_only(req) && !S_ISREG(st.st_mode)))) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
@@ -950,7 +959,7 @@ static void mm_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
-	if (is_read_only(req)) {
+	if (data_read_only(req)) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
