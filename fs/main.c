@@ -18,6 +18,9 @@
 
 #include "mmapfs.h"
 
+/* FUSE asks in 128 KiB pieces by default; 1 MiB requests need a 1 MiB readahead window. */
+#define DEFAULT_READ_AHEAD_KB 1024u
+
 struct options {
 	char *backing_dir;
 	char *access;
@@ -27,6 +30,7 @@ struct options {
 	char *advice;
 	char *rules_file;
 	char *cow_limit;
+	char *read_ahead_kb;
 	struct strbuf advise; /* every -o advise=, joined with ':' in order */
 	int mmstat_visible;
 	int allow_other;
@@ -45,6 +49,7 @@ static const struct fuse_opt option_table[] = {
 	OPTION("advice=%s", advice),
 	OPTION("rules=%s", rules_file),
 	OPTION("cow_limit=%s", cow_limit),
+	OPTION("read_ahead_kb=%s", read_ahead_kb),
 	OPTION("mmstat_visible", mmstat_visible),
 	FUSE_OPT_KEY("advise=", KEY_ADVISE),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
@@ -70,12 +75,14 @@ static void usage(const char *prog)
 	       "    -o rules=FILE            per-file policies from FILE, one 'GLOB POLICY' a line\n"
 	       "    -o mmstat_visible        list /.mmstat in the root directory\n"
 	       "    -o max_idle_maps=N       mappings kept after their last close (default %u)\n"
+	       "    -o read_ahead_kb=N       kernel readahead on the mount, KiB (default %u;\n"
+	       "                             0 keeps the kernel's 128); needs root\n"
 	       "    -o attr_timeout=SECONDS  how long the kernel caches attributes (default 1)\n"
 	       "    -o entry_timeout=SECONDS how long the kernel caches names (default 1)\n"
 	       "    POLICY: normal|random|sequential, then '+'-joined extras: willneed,\n"
 	       "            populate, hugepage, nohugepage, cold, pageout, dontneed\n"
 	       "    -V, --version            print the version\n\n",
-	       prog, ENGINE_DEFAULT_MAX_IDLE_MAPS);
+	       prog, ENGINE_DEFAULT_MAX_IDLE_MAPS, DEFAULT_READ_AHEAD_KB);
 }
 
 static int option_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
@@ -236,8 +243,9 @@ static int check_backing(const char *path, struct mmapfs *fs)
 	return 0;
 }
 
-static int check_mountpoint(const char *path)
+static int check_mountpoint(const char *path, struct mmapfs *fs)
 {
+	char real[PATH_MAX];
 	struct statx stx;
 
 	if (statx(AT_FDCWD, path, 0, STATX_TYPE, &stx) == -1)
@@ -249,6 +257,9 @@ static int check_mountpoint(const char *path)
 		return fail("mountpoint %s: already a mount point (unmount it first: "
 			    "fusermount3 -u %s)",
 			    path, path);
+	/* resolved now: once mounted, resolving it would ask this very daemon */
+	if (!realpath(path, real) || !(fs->mountpoint = strdup(real)))
+		return fail("mountpoint %s: %s", path, strerror(errno));
 	return 0;
 }
 
@@ -272,6 +283,10 @@ static int apply_options(struct options *opts, struct mmapfs *fs, struct fuse_ar
 	    build_rules(opts, fs) || check_backing(opts->backing_dir, fs))
 		return -1;
 	fs->mmstat_visible = opts->mmstat_visible;
+	fs->read_ahead_kb = DEFAULT_READ_AHEAD_KB;
+	if (opts->read_ahead_kb &&
+	    parse_unsigned("read_ahead_kb", opts->read_ahead_kb, &fs->read_ahead_kb))
+		return -1;
 	fs->daemon_is_root = geteuid() == 0;
 	/* With other users on the mount, the kernel must check file modes for them. */
 	if (opts->allow_other && !opts->default_permissions)
@@ -304,6 +319,51 @@ static int apply_options(struct options *opts, struct mmapfs *fs, struct fuse_ar
 	return 0;
 }
 
+/* The "MAJ:MIN" of our mount from /proc/self/mountinfo (mount points there are octal-escaped). */
+static int find_mount_dev(const char *mountpoint, char *dev, size_t dev_len)
+{
+	char line[8192], point[4096], majmin[64], fstype[256];
+	FILE *file;
+	int found = -ENOENT;
+
+	file = fopen("/proc/self/mountinfo", "re");
+	if (!file)
+		return -errno;
+	while (fgets(line, sizeof(line), file)) {
+		char *sep = strstr(line, " - ");
+
+		if (!sep || sscanf(line, "%*s %*s %63s %*s %4095s", majmin, point) != 2 ||
+		    sscanf(sep + 3, "%255s", fstype) != 1)
+			continue;
+		if (!strcmp(fstype, "fuse.mmapfs") && !strcmp(point, mountpoint)) {
+			snprintf(dev, dev_len, "%s", majmin);
+			found = 0; /* keep going: the last one is ours */
+		}
+	}
+	fclose(file);
+	return found;
+}
+
+/* Larger kernel readahead on the mount: FUSE then asks in up to 1 MiB pieces. */
+static void set_read_ahead(struct mmapfs *fs)
+{
+	char dev[64], path[128], value[32];
+	int fd, len;
+
+	if (!fs->read_ahead_kb || strpbrk(fs->mountpoint, " \t\n\\"))
+		return; /* 0: keep the default; odd characters: mountinfo escapes them */
+	if (find_mount_dev(fs->mountpoint, dev, sizeof(dev)))
+		return;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
+	len = snprintf(value, sizeof(value), "%u", fs->read_ahead_kb);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd == -1 || write(fd, value, (size_t)len) != len)
+		fuse_log(FUSE_LOG_NOTICE, "mmapfs: notice: cannot set %s: %s\n", path,
+			 strerror(errno));
+	if (fd != -1)
+		close(fd);
+}
+
 static void warn_shadowed(struct mmapfs *fs)
 {
 	struct stat st;
@@ -327,6 +387,7 @@ static int run_session(struct mmapfs *fs, struct fuse_args *args,
 		goto out_destroy;
 	if (fuse_session_mount(fs->se, cmdline->mountpoint) != 0)
 		goto out_signals;
+	set_read_ahead(fs);
 	fuse_daemonize(cmdline->foreground);
 	fs->start_time = time(NULL);
 	if (notify_start(fs))
@@ -383,7 +444,7 @@ int main(int argc, char *argv[])
 		fail("need BACKING_DIR and MOUNTPOINT (see %s --help)", argv[0]);
 		goto out_free;
 	}
-	if (apply_options(&opts, &fs, &args) || check_mountpoint(cmdline.mountpoint))
+	if (apply_options(&opts, &fs, &args) || check_mountpoint(cmdline.mountpoint, &fs))
 		goto out_free;
 	ret = node_init_root(&fs, fs.backing_path);
 	if (ret) {
@@ -398,6 +459,7 @@ out_free:
 	engine_free(fs.engine);
 	rules_free(fs.rules);
 	free(fs.backing_path);
+	free(fs.mountpoint);
 	free(cmdline.mountpoint);
 	free(opts.backing_dir);
 	free(opts.access);
@@ -407,6 +469,7 @@ out_free:
 	free(opts.advice);
 	free(opts.rules_file);
 	free(opts.cow_limit);
+	free(opts.read_ahead_kb);
 	strbuf_release(&opts.advise);
 	fuse_opt_free_args(&args);
 	return ret;

@@ -50,6 +50,8 @@ struct mmapfs {
 	double attr_timeout;
 	double entry_timeout;
 	bool mmstat_visible;
+	unsigned read_ahead_kb; /* 0: leave the kernel's default */
+	char *mountpoint;	/* canonical, resolved before mounting */
 	bool daemon_is_root;
 	struct fuse_session *se;
 	time_t start_time;

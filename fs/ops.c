@@ -73,7 +73,11 @@ static int relpath_of(struct mmapfs *fs, struct node *node, struct strbuf *out)
 
 static void mm_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct mmapfs *fs = userdata;
+
+	/* The kernel keeps min(this, the mount's bdi read_ahead_kb, set before INIT). */
+	if (fs->read_ahead_kb)
+		conn->max_readahead = fs->read_ahead_kb * 1024u;
 	/* Replies come from mappings: splicing them can SIGBUS the daemon on truncation. */
 	conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
 	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
