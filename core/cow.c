@@ -21,7 +21,7 @@
 #include "safecopy.h"
 
 #define CHUNK_PAGES 32768u
-#define ZERO_BYTES 65536u /* at least one page on every Linux architecture */
+#define ZERO_BYTES  65536u /* at least one page on every Linux architecture */
 
 static const unsigned char zero_bytes[ZERO_BYTES]; /* one 4 KiB bitmap covers 128 MiB of file */
 
@@ -45,7 +45,8 @@ static unsigned char *chunk_for(struct cow_pages *cow, uint64_t page, bool creat
 		grown = realloc(cow->chunks, (index + 1) * sizeof(*grown));
 		if (!grown)
 			return NULL;
-		memset(grown + cow->chunk_count, 0, (index + 1 - cow->chunk_count) * sizeof(*grown));
+		memset(grown + cow->chunk_count, 0,
+		       (index + 1 - cow->chunk_count) * sizeof(*grown));
 		cow->chunks = grown;
 		cow->chunk_count = index + 1;
 	}
@@ -135,9 +136,9 @@ static void note_change(struct mapping *m)
 int cow_map(struct mapping *m, uint64_t size)
 {
 	size_t file_len = engine_page_round_up(size);
-	uint64_t headroom = size < COW_HEADROOM_MIN   ? COW_HEADROOM_MIN
-			    : size > COW_HEADROOM_MAX ? COW_HEADROOM_MAX
-						      : size;
+	uint64_t headroom = size < COW_HEADROOM_MIN ? COW_HEADROOM_MIN :
+			    size > COW_HEADROOM_MAX ? COW_HEADROOM_MAX :
+						      size;
 	size_t reserve = file_len + (size_t)headroom;
 	void *addr;
 
@@ -145,8 +146,8 @@ int cow_map(struct mapping *m, uint64_t size)
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (addr == MAP_FAILED)
 		return -errno;
-	if (file_len && mmap(addr, file_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED,
-			     m->fd, 0) == MAP_FAILED) {
+	if (file_len && mmap(addr, file_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, m->fd,
+			     0) == MAP_FAILED) {
 		int err = -errno;
 
 		munmap(addr, reserve);

@@ -26,7 +26,7 @@ struct mapping {
 	char *relpath;
 
 	pthread_mutex_t size_lock;
-	int fd;        /* -1 while the record is kept without a file (policy override) */
+	int fd;	       /* -1 while the record is kept without a file (policy override) */
 	bool writable; /* fd open for writing and mapping PROT_WRITE */
 	bool fd_path;  /* cannot be mapped: served with pread/pwrite */
 
@@ -55,10 +55,10 @@ struct mapping {
 
 	/* cow mode (size_lock): the mapping is a reservation whose first cow_file_len
 	 * bytes map the file MAP_PRIVATE and the rest is anonymous zeros */
-	bool cow_changed;	 /* private changes exist: size is ours, not the file's */
-	size_t cow_file_len;	 /* bytes of the reservation backed by the file */
-	struct cow_pages cow;	 /* pages copied on write */
-	uint64_t private_pages;	 /* bits set in cow */
+	bool cow_changed;	   /* private changes exist: size is ours, not the file's */
+	size_t cow_file_len;	   /* bytes of the reservation backed by the file */
+	struct cow_pages cow;	   /* pages copied on write */
+	uint64_t private_pages;	   /* bits set in cow */
 	struct timespec cow_mtime; /* time of the last private change */
 };
 
@@ -74,8 +74,8 @@ struct engine {
 };
 
 #define COUNT_ADD(field, value) __atomic_fetch_add(&(field), (value), __ATOMIC_RELAXED)
-#define LOAD(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
-#define STORE(field, value) __atomic_store_n(&(field), (value), __ATOMIC_RELAXED)
+#define LOAD(field)		__atomic_load_n(&(field), __ATOMIC_RELAXED)
+#define STORE(field, value)	__atomic_store_n(&(field), (value), __ATOMIC_RELAXED)
 
 size_t engine_page_round_up(uint64_t bytes);
 

@@ -537,9 +537,9 @@ static int mapping_cover(struct mapping *m, uint64_t old_size, uint64_t size)
 
 	if (m->fd_path || need <= m->map_len)
 		return 0;
-	headroom = m->map_len < GROW_MIN_BYTES ? GROW_MIN_BYTES
-		   : m->map_len > GROW_MAX_BYTES ? GROW_MAX_BYTES
-						 : m->map_len;
+	headroom = m->map_len < GROW_MIN_BYTES ? GROW_MIN_BYTES :
+		   m->map_len > GROW_MAX_BYTES ? GROW_MAX_BYTES :
+						 m->map_len;
 	new_len = need + headroom;
 	pthread_rwlock_wrlock(&m->map_lock);
 	if (!m->addr) {
@@ -599,8 +599,7 @@ static int cow_read_size(struct mapping *m, uint64_t *size)
 	return err;
 }
 
-static int read_fd_path(struct mapping *m, uint64_t offset, size_t size,
-			struct mapping_slice *out)
+static int read_fd_path(struct mapping *m, uint64_t offset, size_t size, struct mapping_slice *out)
 {
 	ssize_t got;
 
@@ -757,8 +756,7 @@ static void mapping_mark_modified(struct mapping *m)
 	pthread_mutex_unlock(&m->size_lock);
 }
 
-ssize_t mapping_write(struct mapping *m, const void *buf, size_t size, uint64_t offset,
-		      bool append)
+ssize_t mapping_write(struct mapping *m, const void *buf, size_t size, uint64_t offset, bool append)
 {
 	ssize_t done;
 	int err;
@@ -1036,7 +1034,8 @@ int mapping_evict(struct mapping *m, uint64_t offset, uint64_t len)
 	/* Our own page-table entries pin pages against FADV_DONTNEED: drop them first
 	 * (not in cow mode, where that would discard the private copies). */
 	if (m->addr && !is_cow(m) && clip_range(m, offset, len, &start, &end))
-		(void)madvise((char *)m->addr + start, engine_page_round_up(end) - start, MADV_DONTNEED);
+		(void)madvise((char *)m->addr + start, engine_page_round_up(end) - start,
+			      MADV_DONTNEED);
 	pthread_rwlock_unlock(&m->map_lock);
 	return residency_evict(m->fd, offset, len);
 }
@@ -1052,7 +1051,8 @@ int mapping_lock(struct mapping *m, uint64_t offset, uint64_t len, bool lock)
 	if (!m->addr || !clip_range(m, offset, len, &start, &end))
 		goto out_unlock;
 	span = engine_page_round_up(end) - start;
-	if ((lock ? mlock((char *)m->addr + start, span) : munlock((char *)m->addr + start, span))) {
+	if ((lock ? mlock((char *)m->addr + start, span) :
+		    munlock((char *)m->addr + start, span))) {
 		err = -errno;
 		goto out_unlock;
 	}

@@ -37,10 +37,10 @@ struct mapping;
 
 /** struct engine_totals - whole-mount counters for .mmstat/summary. */
 struct engine_totals {
-	uint64_t files_known;    /* mappings the engine tracks, open or idle */
-	uint64_t files_mapped;   /* of those, with a live mmap */
-	uint64_t bytes_mapped;   /* file bytes covered by live mmaps */
-	uint64_t idle_mappings;  /* live mmaps with no open handle */
+	uint64_t files_known;	/* mappings the engine tracks, open or idle */
+	uint64_t files_mapped;	/* of those, with a live mmap */
+	uint64_t bytes_mapped;	/* file bytes covered by live mmaps */
+	uint64_t idle_mappings; /* live mmaps with no open handle */
 	uint64_t open_handles;
 	uint64_t reads;
 	uint64_t read_bytes;
@@ -64,9 +64,9 @@ struct mapping_stats {
 	uint64_t size_bytes;
 	uint64_t map_len_bytes;
 	bool mapped;
-	bool fd_path;       /* served by pread/pwrite: the file cannot be mapped */
+	bool fd_path;		/* served by pread/pwrite: the file cannot be mapped */
 	uint64_t private_pages; /* cow: pages copied on write */
-	bool cow_changed;   /* cow: the mount's view differs from the backing file */
+	bool cow_changed;	/* cow: the mount's view differs from the backing file */
 	struct policy policy;
 	struct policy_error policy_error;
 	struct timespec last_access;

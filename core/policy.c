@@ -29,13 +29,13 @@ static const struct {
 	unsigned bit;
 	const char *name;
 } extra_names[] = {
-	{ POLICY_WILLNEED, "willneed" },   { POLICY_POPULATE, "populate" },
-	{ POLICY_HUGEPAGE, "hugepage" },   { POLICY_NOHUGEPAGE, "nohugepage" },
-	{ POLICY_COLD, "cold" },	   { POLICY_PAGEOUT, "pageout" },
+	{ POLICY_WILLNEED, "willneed" }, { POLICY_POPULATE, "populate" },
+	{ POLICY_HUGEPAGE, "hugepage" }, { POLICY_NOHUGEPAGE, "nohugepage" },
+	{ POLICY_COLD, "cold" },	 { POLICY_PAGEOUT, "pageout" },
 	{ POLICY_DONTNEED, "dontneed" },
 };
 
-#define N_MODES (sizeof(mode_names) / sizeof(mode_names[0]))
+#define N_MODES	 (sizeof(mode_names) / sizeof(mode_names[0]))
 #define N_EXTRAS (sizeof(extra_names) / sizeof(extra_names[0]))
 
 const char *policy_valid_words(void)

@@ -28,7 +28,7 @@ struct policy {
 	unsigned extras; /* enum policy_extra bits */
 };
 
-#define POLICY_DEFAULT ((struct policy){ POLICY_NORMAL, 0 })
+#define POLICY_DEFAULT	((struct policy){ POLICY_NORMAL, 0 })
 #define POLICY_MAX_TEXT 128
 
 /**

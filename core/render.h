@@ -10,7 +10,7 @@
 
 /** struct render_summary_input - everything .mmstat/summary shows. */
 struct render_summary_input {
-	const char *access;             /* "rw", "ro" or "cow" */
+	const char *access; /* "rw", "ro" or "cow" */
 	uint64_t page_size;
 	struct engine_totals totals;
 	uint64_t resident_bytes_mapped; /* resident bytes of the files with a live mmap */

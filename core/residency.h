@@ -26,7 +26,7 @@ struct residency_info {
 	uint64_t evicted_pages;
 	uint64_t recently_evicted_pages;
 	const char *method;
-	bool have_private;      /* cow mode: @private_pages is valid (filled by the caller) */
+	bool have_private;	/* cow mode: @private_pages is valid (filled by the caller) */
 	uint64_t private_pages; /* pages the mount copied on write */
 };
 

@@ -185,8 +185,8 @@ struct policy rules_match(const struct rules *r, const char *relpath)
  * Parse one "GLOB<sep>POLICY" rule into @out. The policy is the text after the
  * last separator (policy words never contain it), so a glob may hold one.
  */
-static int rule_parse(const char *text, size_t len, char sep, const char *source,
-		      struct rule *out, char *errmsg, size_t errlen)
+static int rule_parse(const char *text, size_t len, char sep, const char *source, struct rule *out,
+		      char *errmsg, size_t errlen)
 {
 	char policy_text[POLICY_MAX_TEXT], bad[64];
 	const char *sep_at = NULL, *glob_start = text;
@@ -196,8 +196,9 @@ static int rule_parse(const char *text, size_t len, char sep, const char *source
 		if (text[i] == sep || (sep == ' ' && text[i] == '\t'))
 			sep_at = text + i;
 	if (!sep_at) {
-		snprintf(errmsg, errlen, "bad rule '%.*s' in %s: expected GLOB%sPOLICY", (int)len,
-			 text, source, sep == ' ' ? " " : "=");
+		snprintf(errmsg, errlen,
+			 "bad rule '%.*s' in %s: expected GLOB%sPOLICY; valid policy words: %s",
+			 (int)len, text, source, sep == ' ' ? " " : "=", policy_valid_words());
 		return -EINVAL;
 	}
 	glob_len = (size_t)(sep_at - text);
@@ -208,13 +209,15 @@ static int rule_parse(const char *text, size_t len, char sep, const char *source
 		glob_len--;
 	}
 	if (!glob_len) {
-		snprintf(errmsg, errlen, "bad rule '%.*s' in %s: empty glob", (int)len, text,
-			 source);
+		snprintf(
+			errmsg, errlen,
+			"bad rule '%.*s' in %s: empty glob before the policy; valid policy words: %s",
+			(int)len, text, source, policy_valid_words());
 		return -EINVAL;
 	}
 	if ((size_t)(text + len - sep_at - 1) >= sizeof(policy_text)) {
-		snprintf(errmsg, errlen, "bad rule '%.*s' in %s: policy too long", (int)len,
-			 text, source);
+		snprintf(errmsg, errlen, "bad rule '%.*s' in %s: policy too long; valid words: %s",
+			 (int)len, text, source, policy_valid_words());
 		return -EINVAL;
 	}
 	memcpy(policy_text, sep_at + 1, (size_t)(text + len - sep_at - 1));

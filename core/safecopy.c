@@ -12,7 +12,8 @@
 
 #include "safecopy.h"
 
-static __thread sigjmp_buf *guard_jmp;
+/* volatile: the stores must not move across the copy, which the compiler may inline */
+static __thread sigjmp_buf *volatile guard_jmp;
 
 static void sigbus_handler(int sig, siginfo_t *info, void *ucontext)
 {

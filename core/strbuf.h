@@ -18,7 +18,10 @@ struct strbuf {
 };
 
 extern char strbuf_empty[];
-#define STRBUF_INIT { strbuf_empty, 0, 0, 0 }
+#define STRBUF_INIT                   \
+	{                             \
+		strbuf_empty, 0, 0, 0 \
+	}
 
 /** strbuf_init() - make @sb empty; it owns no memory yet. */
 void strbuf_init(struct strbuf *sb);

@@ -37,9 +37,16 @@ struct options {
 	int default_permissions;
 };
 
-#define OPTION(template, field) { template, offsetof(struct options, field), 1 }
+#define OPTION(template, field)                              \
+	{                                                    \
+		template, offsetof(struct options, field), 1 \
+	}
 
-enum { KEY_ADVISE, KEY_ALLOW_OTHER, KEY_DEFAULT_PERMISSIONS };
+enum {
+	KEY_ADVISE,
+	KEY_ALLOW_OTHER,
+	KEY_DEFAULT_PERMISSIONS
+};
 
 static const struct fuse_opt option_table[] = {
 	OPTION("access=%s", access),
@@ -214,11 +221,10 @@ static int build_rules(const struct options *opts, struct mmapfs *fs)
 		return fail("out of memory");
 	if (opts->advice && rules_set_default(fs->rules, &def, "-o advice"))
 		return fail("out of memory");
-	if (opts->advise.len && rules_add_option(fs->rules, opts->advise.buf, errmsg,
-						 sizeof(errmsg)))
+	if (opts->advise.len &&
+	    rules_add_option(fs->rules, opts->advise.buf, errmsg, sizeof(errmsg)))
 		return fail("%s", errmsg);
-	if (opts->rules_file && rules_add_file(fs->rules, opts->rules_file, errmsg,
-					       sizeof(errmsg)))
+	if (opts->rules_file && rules_add_file(fs->rules, opts->rules_file, errmsg, sizeof(errmsg)))
 		return fail("%s", errmsg);
 	return 0;
 }
@@ -273,8 +279,8 @@ static int apply_options(struct options *opts, struct mmapfs *fs, struct fuse_ar
 	fs->attr_timeout = 1.0;
 	fs->entry_timeout = 1.0;
 	if (parse_access(opts->access, fs) ||
-	    (opts->max_idle_maps && parse_unsigned("max_idle_maps", opts->max_idle_maps,
-						   &max_idle)) ||
+	    (opts->max_idle_maps &&
+	     parse_unsigned("max_idle_maps", opts->max_idle_maps, &max_idle)) ||
 	    (opts->attr_timeout &&
 	     parse_seconds("attr_timeout", opts->attr_timeout, &fs->attr_timeout)) ||
 	    (opts->entry_timeout &&
@@ -298,8 +304,7 @@ static int apply_options(struct options *opts, struct mmapfs *fs, struct fuse_ar
 	if (!err && asprintf(&fsname, "fsname=%s,subtype=mmapfs", escaped) == -1)
 		fsname = NULL;
 	free(escaped);
-	if (!fsname || fuse_opt_insert_arg(args, 1, "-o") ||
-	    fuse_opt_insert_arg(args, 2, fsname)) {
+	if (!fsname || fuse_opt_insert_arg(args, 1, "-o") || fuse_opt_insert_arg(args, 2, fsname)) {
 		free(fsname);
 		return fail("out of memory");
 	}

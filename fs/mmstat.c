@@ -40,7 +40,11 @@ static int render_stats_file(fuse_req_t req, struct node *target, struct strbuf 
 static int write_policy_file(fuse_req_t req, struct node *target, const char *buf, size_t len);
 static int write_ctl_file(fuse_req_t req, struct node *target, const char *buf, size_t len);
 
-enum { ROOT_SUMMARY, ROOT_RULES, ROOT_FILES };
+enum {
+	ROOT_SUMMARY,
+	ROOT_RULES,
+	ROOT_FILES
+};
 
 static const struct mmstat_entry root_entries[] = {
 	[ROOT_SUMMARY] = { "summary", 0444, render_summary_file, NULL },
@@ -172,13 +176,12 @@ static int lookup_mirror_child(fuse_req_t req, struct node *dir, const char *nam
 		*out = NULL;
 	node_unref(fs, target, 1); /* the mirror holds its own reference */
 	if (!*out)
-		return S_ISDIR(child.attr.st_mode) || S_ISREG(child.attr.st_mode) ? -ENOMEM
-										     : -ENOENT;
+		return S_ISDIR(child.attr.st_mode) || S_ISREG(child.attr.st_mode) ? -ENOMEM :
+										    -ENOENT;
 	return 0;
 }
 
-int mmstat_lookup(fuse_req_t req, struct node *parent, const char *name,
-		  struct fuse_entry_param *e)
+int mmstat_lookup(fuse_req_t req, struct node *parent, const char *name, struct fuse_entry_param *e)
 {
 	struct mmapfs *fs = mmapfs_of(req);
 	struct node *node = NULL;
@@ -290,8 +293,8 @@ static size_t add_virtual_dirent(fuse_req_t req, char *buf, size_t room, const c
 	return fuse_add_direntry(req, buf, room, name, &st, next);
 }
 
-static int list_table(fuse_req_t req, const struct mmstat_entry *table, size_t count,
-		      char *buf, size_t size, off_t offset, bool plus, size_t *used)
+static int list_table(fuse_req_t req, const struct mmstat_entry *table, size_t count, char *buf,
+		      size_t size, off_t offset, bool plus, size_t *used)
 {
 	size_t i, added;
 
@@ -388,9 +391,10 @@ void mmstat_open(fuse_req_t req, struct node *node, struct fuse_file_info *fi)
 	}
 	err = virtual_stat(mmapfs_of(req), node, &st);
 	if (!err)
-		err = caller_may(req, &st, accmode == O_RDONLY ? R_OK
-						: accmode == O_WRONLY ? W_OK
-								      : R_OK | W_OK);
+		err = caller_may(req, &st,
+				 accmode == O_RDONLY ? R_OK :
+				 accmode == O_WRONLY ? W_OK :
+						       R_OK | W_OK);
 	h = err ? NULL : calloc(1, sizeof(*h));
 	if (!err && !h)
 		err = -ENOMEM;
@@ -559,8 +563,9 @@ static int render_map_file(fuse_req_t req, struct node *target, struct strbuf *o
 	err = open_for_residency(target, &fd);
 	if (err)
 		return err;
-	err = fstat(fd, &st) == -1 ? -errno
-				   : residency_extents(fd, (uint64_t)st.st_size, render_extent, out);
+	err = fstat(fd, &st) == -1 ?
+		      -errno :
+		      residency_extents(fd, (uint64_t)st.st_size, render_extent, out);
 	close(fd);
 	return err;
 }
@@ -628,11 +633,28 @@ static int parse_bytes(const char *word, uint64_t *out)
 	if (errno || end == word)
 		return -EINVAL;
 	switch (*end) {
-	case 'K': case 'k': shift = 10; end++; break;
-	case 'M': case 'm': shift = 20; end++; break;
-	case 'G': case 'g': shift = 30; end++; break;
-	case 'T': case 't': shift = 40; end++; break;
-	default: break;
+	case 'K':
+	case 'k':
+		shift = 10;
+		end++;
+		break;
+	case 'M':
+	case 'm':
+		shift = 20;
+		end++;
+		break;
+	case 'G':
+	case 'g':
+		shift = 30;
+		end++;
+		break;
+	case 'T':
+	case 't':
+		shift = 40;
+		end++;
+		break;
+	default:
+		break;
 	}
 	if (*end || (shift && value > (UINT64_MAX >> shift)))
 		return -EINVAL;
@@ -640,7 +662,13 @@ static int parse_bytes(const char *word, uint64_t *out)
 	return 0;
 }
 
-enum ctl_op { CTL_TOUCH, CTL_EVICT, CTL_LOCK, CTL_UNLOCK, CTL_DISCARD };
+enum ctl_op {
+	CTL_TOUCH,
+	CTL_EVICT,
+	CTL_LOCK,
+	CTL_UNLOCK,
+	CTL_DISCARD
+};
 
 struct ctl_command {
 	enum ctl_op op;
