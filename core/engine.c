@@ -385,6 +385,13 @@ void engine_put(struct engine *e, struct mapping *m)
 	pthread_mutex_unlock(&e->lock);
 }
 
+static void mapping_hold(struct mapping *m)
+{
+	pthread_mutex_lock(&m->engine->lock);
+	m->refs++;
+	pthread_mutex_unlock(&m->engine->lock);
+}
+
 struct mapping *engine_find(struct engine *e, dev_t dev, ino_t ino)
 {
 	struct mapping key = { .dev = dev, .ino = ino };
@@ -626,26 +633,19 @@ static void count_read(struct mapping *m, size_t len)
 	touch_clock(m);
 }
 
-int mapping_read_begin(struct mapping *m, uint64_t offset, size_t size, struct mapping_slice *out)
+static int read_slice(struct mapping *m, uint64_t offset, size_t size, struct mapping_slice *out)
 {
 	uint64_t file_size;
 	int err;
 
-	memset(out, 0, sizeof(*out));
 	err = is_cow(m) ? cow_read_size(m, &file_size) : mapping_refresh_size(m, &file_size);
 	if (err)
 		return err;
 	/* Size 0 may still have content (procfs, sysfs): only read(2) can tell. */
-	if (m->fd_path || (file_size == 0 && !m->cow_changed)) {
-		err = read_fd_path(m, offset, size, out);
-		if (!err)
-			count_read(m, out->len);
-		return err;
-	}
-	if (offset >= file_size) {
-		count_read(m, 0);
+	if (m->fd_path || (file_size == 0 && !m->cow_changed))
+		return read_fd_path(m, offset, size, out);
+	if (offset >= file_size)
 		return 0;
-	}
 	if (size > file_size - offset)
 		size = (size_t)(file_size - offset);
 	pthread_rwlock_rdlock(&m->map_lock);
@@ -658,22 +658,42 @@ int mapping_read_begin(struct mapping *m, uint64_t offset, size_t size, struct m
 		if (err)
 			return err;
 		if (m->fd_path)
-			return mapping_read_begin(m, offset, size, out);
+			return read_fd_path(m, offset, size, out);
 		pthread_rwlock_rdlock(&m->map_lock);
 	}
 	out->data = (const char *)m->addr + offset;
 	out->len = size;
 	out->locked = true;
-	count_read(m, size);
+	return 0;
+}
+
+int mapping_read_begin(struct mapping *m, uint64_t offset, size_t size, struct mapping_slice *out)
+{
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	/* The slice outlives the caller's handle: the reply may let it be released. */
+	mapping_hold(m);
+	err = read_slice(m, offset, size, out);
+	if (err) {
+		engine_put(m->engine, m);
+		return err;
+	}
+	out->held = true;
+	count_read(m, out->len);
 	return 0;
 }
 
 void mapping_read_end(struct mapping *m, struct mapping_slice *slice)
 {
+	bool held = slice->held;
+
 	if (slice->locked)
 		pthread_rwlock_unlock(&m->map_lock);
 	free(slice->owned);
 	memset(slice, 0, sizeof(*slice));
+	if (held)
+		engine_put(m->engine, m);
 }
 
 /*

@@ -154,6 +154,7 @@ struct mapping_slice {
 	size_t len;
 	void *owned;
 	bool locked;
+	bool held; /* a reference keeps the mapping alive until mapping_read_end() */
 };
 
 /**

@@ -397,6 +397,9 @@ static int run_session(struct mmapfs *fs, struct fuse_args *args,
 	fs->start_time = time(NULL);
 	if (notify_start(fs))
 		goto out_unmount;
+	if (watch_start(fs))
+		fuse_log(FUSE_LOG_NOTICE, "mmapfs: notice: no inotify: files changed by others "
+					  "while open are seen at their next open only\n");
 	if (cmdline->singlethread) {
 		ret = fuse_session_loop(fs->se);
 	} else {
@@ -411,6 +414,7 @@ static int run_session(struct mmapfs *fs, struct fuse_args *args,
 		fuse_loop_cfg_destroy(loop);
 	}
 out_notify:
+	watch_stop(fs);
 	notify_stop(fs);
 out_unmount:
 	fuse_session_unmount(fs->se);

@@ -65,6 +65,7 @@ struct mmapfs {
 /** struct open_file - fi->fh of a regular file opened through the mount. */
 struct open_file {
 	struct mapping *mapping;
+	int watch; /* inotify watch descriptor, -1 for none */
 };
 
 static inline struct mmapfs *mmapfs_of(fuse_req_t req)
@@ -96,6 +97,14 @@ int notify_start(struct mmapfs *fs);
 void notify_stop(struct mmapfs *fs);
 /** notify_inval() - queue an invalidation of @node's cached data (takes a reference). */
 void notify_inval(struct mmapfs *fs, struct node *node);
+
+/* watch.c: backing files changed by others while open */
+int watch_start(struct mmapfs *fs);
+void watch_stop(struct mmapfs *fs);
+/** watch_add() - watch @node's backing file for one more handle. Return: its wd or -1. */
+int watch_add(struct mmapfs *fs, struct node *node);
+/** watch_remove() - one handle fewer on watch @wd. */
+void watch_remove(struct mmapfs *fs, int wd);
 
 /* mmstat.c: the /.mmstat tree */
 bool mmstat_is_virtual(const struct node *node);

@@ -485,6 +485,7 @@ static int open_handle(fuse_req_t req, struct node *node, struct fuse_file_info 
 	}
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->keep_cache = mapping_cache_valid(h->mapping);
+	h->watch = watch_add(fs, node);
 	if (is_pseudo_fs(mapping_fd(h->mapping))) {
 		fi->direct_io = 1;
 		fi->keep_cache = 0;
@@ -549,7 +550,7 @@ static void mm_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name, m
 static void mm_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
 		    struct fuse_file_info *fi)
 {
-	struct open_file *h;
+	struct mapping *m;
 	struct mapping_slice slice;
 	int err;
 
@@ -557,15 +558,16 @@ static void mm_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
 		mmstat_read(req, size, offset, fi);
 		return;
 	}
-	h = handle_of(fi);
-	err = mapping_read_begin(h->mapping, (uint64_t)offset, size, &slice);
+	/* Once replied to, the kernel may release the handle: keep the mapping, not @fi. */
+	m = handle_of(fi)->mapping;
+	err = mapping_read_begin(m, (uint64_t)offset, size, &slice);
 	if (err) {
 		fuse_reply_err(req, -err);
 		return;
 	}
 	/* The kernel copies straight from the mapping; a truncation race gives EFAULT → EIO. */
 	fuse_reply_buf(req, slice.data, slice.len);
-	mapping_read_end(h->mapping, &slice);
+	mapping_read_end(m, &slice);
 }
 
 static void mm_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t offset,
@@ -604,6 +606,7 @@ static void mm_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	h = handle_of(fi);
+	watch_remove(mmapfs_of(req), h->watch);
 	engine_close(mmapfs_of(req)->engine, h->mapping);
 	free(h);
 	fuse_reply_err(req, 0);
