@@ -588,6 +588,28 @@ static int mapping_refresh_size(struct mapping *m, uint64_t *size)
 	return 0;
 }
 
+/*
+ * Reading through a mapping never updates atime (only mmap(2) itself does), so
+ * do what a relatime read(2) would: touch atime when it is not newer than mtime
+ * or is a day old. Only rw mounts change the backing inode.
+ */
+static void mapping_read_atime(struct mapping *m)
+{
+	static const struct timespec times[2] = { { 0, UTIME_NOW }, { 0, UTIME_OMIT } };
+	struct timespec now;
+	struct stat st;
+
+	if (m->engine->cfg.access != ENGINE_ACCESS_RW || fstat(m->fd, &st) == -1)
+		return;
+	clock_gettime(CLOCK_REALTIME_COARSE, &now);
+	if (st.st_atim.tv_sec > st.st_mtim.tv_sec ||
+	    (st.st_atim.tv_sec == st.st_mtim.tv_sec && st.st_atim.tv_nsec > st.st_mtim.tv_nsec))
+		if (st.st_ctim.tv_sec <= st.st_atim.tv_sec &&
+		    now.tv_sec - st.st_atim.tv_sec < 86400)
+			return;
+	(void)futimens(m->fd, times);
+}
+
 /* The size a cow reader sees: its own after a change, else the file's (remapping). */
 static int cow_read_size(struct mapping *m, uint64_t *size)
 {
@@ -681,6 +703,8 @@ int mapping_read_begin(struct mapping *m, uint64_t offset, size_t size, struct m
 	}
 	out->held = true;
 	count_read(m, out->len);
+	if (out->len)
+		mapping_read_atime(m);
 	return 0;
 }
 
