@@ -342,7 +342,11 @@ int rules_add_file(struct rules *r, const char *path, char *errmsg, size_t errle
 	file = fopen(path, "re");
 	if (!file) {
 		err = -errno;
-		snprintf(errmsg, errlen, "cannot read rules file %s: %s", path, strerror(-err));
+		snprintf(
+			errmsg, errlen,
+			"cannot read rules file %s: %s (it holds 'GLOB POLICY' lines; valid policy "
+			"words: %s)",
+			path, strerror(-err), policy_valid_words());
 		return err;
 	}
 	while (!err && getline(&line, &cap, file) != -1)

@@ -26,10 +26,28 @@ struct mmstat_entry {
 	int (*write)(fuse_req_t req, struct node *target, const char *buf, size_t len);
 };
 
-/* fi->fh of an open virtual file: its text, rendered once at open. */
+/*
+ * fi->fh of an open virtual file: its text, rendered once at open. Counted: a
+ * read reply may still be in flight when the kernel sends the release.
+ */
 struct text_handle {
 	struct strbuf text;
+	unsigned refs;
 };
+
+static struct text_handle *text_get(struct text_handle *h)
+{
+	__atomic_add_fetch(&h->refs, 1, __ATOMIC_RELAXED);
+	return h;
+}
+
+static void text_put(struct text_handle *h)
+{
+	if (__atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL))
+		return;
+	strbuf_release(&h->text);
+	free(h);
+}
 
 static int render_summary_file(fuse_req_t req, struct node *target, struct strbuf *out);
 static int render_rules_file(fuse_req_t req, struct node *target, struct strbuf *out);
@@ -398,8 +416,11 @@ void mmstat_open(fuse_req_t req, struct node *node, struct fuse_file_info *fi)
 	h = err ? NULL : calloc(1, sizeof(*h));
 	if (!err && !h)
 		err = -ENOMEM;
-	if (!err && entry->render && accmode != O_WRONLY) {
+	if (h) {
 		strbuf_init(&h->text);
+		h->refs = 1;
+	}
+	if (!err && entry->render && accmode != O_WRONLY) {
 		err = entry->render(req, node->target, &h->text);
 		if (!err)
 			err = h->text.error;
@@ -419,15 +440,14 @@ void mmstat_open(fuse_req_t req, struct node *node, struct fuse_file_info *fi)
 
 void mmstat_read(fuse_req_t req, size_t size, off_t offset, struct fuse_file_info *fi)
 {
-	struct text_handle *h = (struct text_handle *)(uintptr_t)fi->fh;
+	struct text_handle *h = text_get((struct text_handle *)(uintptr_t)fi->fh);
 
-	if (offset < 0 || (size_t)offset >= h->text.len) {
-		fuse_reply_buf(req, NULL, 0);
-		return;
-	}
-	if (size > h->text.len - (size_t)offset)
+	if (offset < 0 || (size_t)offset >= h->text.len)
+		size = 0;
+	else if (size > h->text.len - (size_t)offset)
 		size = h->text.len - (size_t)offset;
-	fuse_reply_buf(req, h->text.buf + offset, size);
+	fuse_reply_buf(req, size ? h->text.buf + offset : NULL, size);
+	text_put(h);
 }
 
 void mmstat_write(fuse_req_t req, struct node *node, const char *buf, size_t size,
@@ -455,10 +475,8 @@ void mmstat_release(fuse_req_t req, struct fuse_file_info *fi)
 {
 	struct text_handle *h = (struct text_handle *)(uintptr_t)fi->fh;
 
-	if (h) {
-		strbuf_release(&h->text);
-		free(h);
-	}
+	if (h)
+		text_put(h);
 	fuse_reply_err(req, 0);
 }
 
