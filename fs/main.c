@@ -297,8 +297,6 @@ static int apply_options(struct options *opts, struct mmapfs *fs, struct fuse_ar
 	/* With other users on the mount, the kernel must check file modes for them. */
 	if (opts->allow_other && !opts->default_permissions)
 		fuse_opt_add_arg(args, "-odefault_permissions");
-	if (fs->access == ENGINE_ACCESS_RO)
-		fuse_opt_add_arg(args, "-oro");
 	/* fsname first: a user's own fsname= later on the line wins */
 	err = fuse_opt_add_opt_escaped(&escaped, fs->backing_path);
 	if (!err && asprintf(&fsname, "fsname=%s,subtype=mmapfs", escaped) == -1)

@@ -97,6 +97,8 @@ int notify_start(struct mmapfs *fs);
 void notify_stop(struct mmapfs *fs);
 /** notify_inval() - queue an invalidation of @node's cached data (takes a reference). */
 void notify_inval(struct mmapfs *fs, struct node *node);
+/** notify_inval_wait() - the same, waiting up to @timeout_ms for it to be done. */
+void notify_inval_wait(struct mmapfs *fs, struct node *node, unsigned timeout_ms);
 
 /* watch.c: backing files changed by others while open */
 int watch_start(struct mmapfs *fs);

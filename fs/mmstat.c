@@ -769,7 +769,8 @@ static int write_ctl_file(fuse_req_t req, struct node *target, const char *buf, 
 		return err;
 	err = run_ctl(m, &cmd);
 	engine_close(fs->engine, m);
-	if (!err && cmd.op == CTL_DISCARD)
-		notify_inval(fs, target); /* the kernel still caches the discarded bytes */
+	/* The kernel's own copy of the mount file still holds the evicted or discarded bytes. */
+	if (!err && (cmd.op == CTL_DISCARD || cmd.op == CTL_EVICT))
+		notify_inval_wait(fs, target, 1000);
 	return err;
 }

@@ -811,10 +811,11 @@ static void mm_statfs(fuse_req_t req, fuse_ino_t ino)
 
 	if (mmstat_is_virtual(node) || node->fd < 0)
 		node = &mmapfs_of(req)->root;
-	if (fstatvfs(node->fd, &sv) == -1)
+	if (fstatvfs(node->fd, &sv) == -1) {
 		fuse_reply_err(req, errno);
-	else
-		fuse_reply_statfs(req, &sv);
+		return;
+	}
+	fuse_reply_statfs(req, &sv);
 }
 
 /* xattr calls need a real path: O_PATH fds do not take them, their /proc name does. */
