@@ -13,6 +13,8 @@ MMAPFS_DEB_PACKAGES=(
 	util-linux	# fincore, mountpoint
 	clang-format	# scripts/check-format (clang-format 14 on Debian 12)
 	attr		# getfattr/setfattr for xattr tests
+	scdoc		# renders the man page (fs/mmapfs.1.scd)
+	dash		# scripts/mmstat is POSIX sh; its tests run it under dash
 )
 
 # deps_missing: print the packages of MMAPFS_DEB_PACKAGES that are not installed, one a line.

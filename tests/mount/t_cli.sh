@@ -85,13 +85,13 @@ bad "mountpoint is a file" "" "$BACKING" "$T/afile"
 bad "unknown -o option" "bogus_option" -o bogus_option "$BACKING" "$MNT"
 bad "unknown -o option=value" "bogus_option" -o bogus_option=1 "$BACKING" "$MNT"
 bad "unknown option among good ones" "no_such_thing" -o access=rw,no_such_thing "$BACKING" "$MNT"
-# The message names the option, then the allowed values rw and ro as words.
+# The message names the option, then the allowed values rw and ro as words (and cow).
 rw='(^|[^a-z])rw([^a-z]|$)'
 ro='(^|[^a-z])ro([^a-z]|$)'
-for value in cow xyz RW ""; do
+for value in COW xyz RW ""; do
 	bad "access=$value" "access.*($rw.*$ro|$ro.*$rw)" -o "access=$value" "$BACKING" "$MNT"
 done
-for opt in max_idle_maps attr_timeout entry_timeout; do
+for opt in max_idle_maps attr_timeout entry_timeout read_ahead_kb cow_limit; do
 	bad "$opt=abc" "$opt" -o "$opt=abc" "$BACKING" "$MNT"
 done
 bad "max_idle_maps=-1" "max_idle_maps" -o max_idle_maps=-1 "$BACKING" "$MNT"
