@@ -11,7 +11,7 @@
 REF=$T/ref
 mkdir "$REF"
 
-# same_file A B WHAT: byte-identical (cmp) and the same size.
+# same_file A B WHAT: fail unless A and B are byte-identical.
 same_file()
 {
 	bounded cmp -- "$1" "$2" || fail "$3: $1 and $2 differ"
@@ -35,21 +35,24 @@ same_file "$REF/big2" "$BACKING/big2" "cp out of the mount"
 check_eq "$(sha "$MNT/big2")" "$(sha "$BACKING/big2")" "sha256 through the mount of a backing file"
 
 # --- the daemon maps what is open ------------------------------------------------------------
-# Each open through the mount (read-only, then read-write) must show the backing file's
-# path in the daemon's /proc/PID/maps while the file is open.
-for mode in r r+b; do
-	bounded "$PY" - "$MNT/big" "$BACKING/big" "$DAEMON_PID" "$mode" <<-'EOF' ||
+# Files the mount has never opened, so no idle mapping from earlier can stand in: while
+# one is open (read-only, then read-write), its backing path is in the daemon's maps.
+for mode in rb r+b; do
+	head -c 100000 /dev/urandom >"$BACKING/fresh-$mode"
+	bounded "$PY" - "$MNT/fresh-$mode" "$BACKING/fresh-$mode" "$DAEMON_PID" "$mode" <<-'EOF' ||
 		import sys
 		mnt_path, backing_path, pid, mode = sys.argv[1:]
-		with open(mnt_path, mode + ("" if "b" in mode else "b"), buffering=0) as f:
+		with open(mnt_path, mode, buffering=0) as f:
 		    f.read(4096)
 		    with open("/proc/%s/maps" % pid) as maps:
-		        paths = [line.split(None, 5)[5].strip() for line in maps if len(line.split(None, 5)) == 6]
+		        paths = [fields[5].strip() for fields in (line.split(None, 5) for line in maps)
+		                 if len(fields) == 6]
 		    if backing_path not in paths:
-		        sys.exit("%s is not in /proc/%s/maps while %s is open (mode %s)" % (backing_path, pid, mnt_path, mode))
+		        sys.exit("%s is not in /proc/%s/maps while %s is open (mode %s)"
+		                 % (backing_path, pid, mnt_path, mode))
 	EOF
 		fail "open mode $mode: the backing file is not mapped by the daemon"
-	ok "open ($mode): $BACKING/big is in /proc/$DAEMON_PID/maps"
+	ok "open ($mode): backing/fresh-$mode is in /proc/$DAEMON_PID/maps while open"
 done
 
 # --- remount: reads now come from the daemon, not the kernel's cache of our writes ---------

@@ -27,6 +27,8 @@ both()
 }
 
 mount_fs
+# Files are often made straight in the backing dir, under names the mount has not looked
+# up yet, so no cached attribute of the kernel's can be stale.
 
 # --- rename ----------------------------------------------------------------------------------
 echo alpha >"$BACKING/a"
