@@ -1,29 +1,31 @@
 /*
  * Copy-on-write mappings (-o access=cow, Python's ACCESS_COPY for a whole mount).
  *
- * A cow mapping is an anonymous MAP_NORESERVE reservation with the file mapped
- * MAP_PRIVATE over its start. Writes land in private copies of the pages and
- * never reach the file (its fd is read-only); growth past the file's end lands in
- * the anonymous tail; a shrink replaces the pages past the new end with fresh
- * anonymous zeros, so a later regrow reads zeros as on a real file.
+ * The file is mapped MAP_PRIVATE and read-only from a read-only fd, beside an
+ * anonymous MAP_NORESERVE overlay as long as the file may grow. A write copies
+ * each page it touches into the overlay once (the page becomes private) and then
+ * lands there; reads are assembled page by page from the overlay or the file.
+ * Private pages therefore never live in the file mapping: a backing file truncated
+ * or rewritten underneath cannot take them away (the kernel drops a MAP_PRIVATE
+ * mapping's own copies past a new end of file). Past @cow_zero_from (the size when
+ * the file first changed, or a later shrink) untouched pages read as zeros.
  *
- * Each page copied on write is one bit in a chunked bitmap: the count is exact,
- * cheap, and lets cow_limit refuse a write with ENOSPC before the copy happens
+ * Each private page is one bit in a chunked bitmap: the count is exact and cheap,
+ * and cow_limit is claimed before copying, so a write past it fails with ENOSPC
  * instead of the daemon being OOM-killed.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "engine-private.h"
 #include "safecopy.h"
 
-#define CHUNK_PAGES 32768u
-#define ZERO_BYTES  65536u /* at least one page on every Linux architecture */
-
-static const unsigned char zero_bytes[ZERO_BYTES]; /* one 4 KiB bitmap covers 128 MiB of file */
+#define CHUNK_PAGES 32768u /* one 4 KiB bitmap covers 128 MiB of file */
 
 /* The reservation leaves this much room to grow: the file's size, within bounds. */
 #define COW_HEADROOM_MIN (1ull << 30)
@@ -112,25 +114,35 @@ static uint64_t unmark_pages(struct cow_pages *cow, uint64_t first, uint64_t las
 	return removed;
 }
 
-static void account(struct mapping *m, int64_t pages)
+static void release_pages(struct mapping *m, uint64_t pages)
 {
-	m->private_pages = (uint64_t)((int64_t)m->private_pages + pages);
-	__atomic_fetch_add(&m->engine->private_pages, (uint64_t)pages, __ATOMIC_RELAXED);
+	m->private_pages -= pages;
+	__atomic_sub_fetch(&m->engine->private_pages, pages, __ATOMIC_RELAXED);
 }
 
-/* Would @new_pages more private pages pass cow_limit? */
-static bool over_limit(struct mapping *m, uint64_t new_pages)
+/*
+ * Claim @new_pages against cow_limit before copying, atomically: writers to
+ * different files run at once, and a check followed by a later add would let
+ * them all pass. Return: 0, or -ENOSPC with nothing claimed.
+ */
+static int claim_pages(struct mapping *m, uint64_t new_pages)
 {
-	uint64_t limit = m->engine->cfg.cow_limit_bytes;
-	uint64_t used = LOAD(m->engine->private_pages);
+	uint64_t limit = m->engine->cfg.cow_limit_bytes, used;
 
-	return limit && (used + new_pages) * page_size() > limit;
+	used = __atomic_add_fetch(&m->engine->private_pages, new_pages, __ATOMIC_RELAXED);
+	if (limit && used * page_size() > limit) {
+		__atomic_sub_fetch(&m->engine->private_pages, new_pages, __ATOMIC_RELAXED);
+		return -ENOSPC;
+	}
+	return 0;
 }
 
-static void note_change(struct mapping *m)
+/* Settle a claim: @claimed were reserved, @added really became private. */
+static void settle_pages(struct mapping *m, uint64_t claimed, uint64_t added)
 {
-	m->cow_changed = true;
-	clock_gettime(CLOCK_REALTIME, &m->cow_mtime);
+	if (claimed > added)
+		__atomic_sub_fetch(&m->engine->private_pages, claimed - added, __ATOMIC_RELAXED);
+	m->private_pages += added;
 }
 
 int cow_map(struct mapping *m, uint64_t size)
@@ -140,29 +152,37 @@ int cow_map(struct mapping *m, uint64_t size)
 			    size > COW_HEADROOM_MAX ? COW_HEADROOM_MAX :
 						      size;
 	size_t reserve = file_len + (size_t)headroom;
-	void *addr;
+	void *file = NULL, *overlay;
 
-	addr = mmap(NULL, reserve, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (addr == MAP_FAILED)
-		return -errno;
-	if (file_len && mmap(addr, file_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, m->fd,
-			     0) == MAP_FAILED) {
+	if (file_len) {
+		file = mmap(NULL, file_len, PROT_READ, MAP_PRIVATE, m->fd, 0);
+		if (file == MAP_FAILED) {
+			if (errno == ENOMEM || errno == EAGAIN)
+				return -errno;
+			m->fd_path = true; /* not mappable: read through the fd, writes refused */
+			return 0;
+		}
+	}
+	overlay = mmap(NULL, reserve, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (overlay == MAP_FAILED) {
 		int err = -errno;
 
-		munmap(addr, reserve);
-		if (err == -ENOMEM || err == -EAGAIN)
-			return err;
-		m->fd_path = true; /* not mappable: read through the fd, writes refused */
-		return 0;
+		if (file)
+			munmap(file, file_len);
+		return err;
 	}
-	m->addr = addr;
-	m->map_len = reserve;
-	m->cow_file_len = file_len;
-	policy_apply(&m->policy, addr, file_len, false, &m->policy_error);
+	m->addr = file;
+	m->map_len = file_len;
+	m->cow_overlay = overlay;
+	m->cow_overlay_len = reserve;
+	m->cow_zero_from = UINT64_MAX;
+	if (file)
+		policy_apply(&m->policy, file, file_len, false, &m->policy_error);
 	return 0;
 }
 
+/* Forget every private page and unmap the overlay (map_lock write-held or exclusive). */
 void cow_unmap(struct mapping *m)
 {
 	size_t i;
@@ -172,92 +192,185 @@ void cow_unmap(struct mapping *m)
 	free(m->cow.chunks);
 	m->cow.chunks = NULL;
 	m->cow.chunk_count = 0;
-	account(m, -(int64_t)m->private_pages);
+	release_pages(m, m->private_pages);
+	if (m->cow_overlay)
+		munmap(m->cow_overlay, m->cow_overlay_len);
+	m->cow_overlay = NULL;
+	m->cow_overlay_len = 0;
 	m->cow_changed = false;
-	m->cow_file_len = 0;
 }
 
-int cow_refresh(struct mapping *m, uint64_t file_size)
+/* Map afresh at @file_size: file mapping and overlay (size_lock held, no changes). */
+static int cow_remap(struct mapping *m, uint64_t file_size)
 {
 	int err;
 
-	if (m->cow_changed || m->fd_path || engine_page_round_up(file_size) == m->cow_file_len)
-		return 0;
 	pthread_rwlock_wrlock(&m->map_lock);
 	if (m->addr)
 		munmap(m->addr, m->map_len);
 	m->addr = NULL;
 	m->map_len = 0;
+	cow_unmap(m);
 	err = cow_map(m, file_size);
 	pthread_rwlock_unlock(&m->map_lock);
 	STORE(m->size, file_size);
-	COUNT_ADD(m->remaps, 1);
 	return err;
+}
+
+int cow_refresh(struct mapping *m, uint64_t file_size)
+{
+	if (m->cow_changed || m->fd_path)
+		return 0;
+	if (engine_page_round_up(file_size) == m->map_len && m->cow_overlay) {
+		STORE(m->size, file_size); /* grew or shrank within its last page */
+		return 0;
+	}
+	COUNT_ADD(m->remaps, 1);
+	return cow_remap(m, file_size);
+}
+
+/* Where page @page of the mount's view lives now (size_lock held). */
+static const char *page_source(struct mapping *m, uint64_t page)
+{
+	uint64_t start = page * page_size();
+
+	if (m->cow_changed && (page_marked(&m->cow, page) || start >= m->cow_zero_from))
+		return (const char *)m->cow_overlay + start;
+	if (start < m->map_len)
+		return (const char *)m->addr + start;
+	return (const char *)m->cow_overlay + start; /* past the file: zeros */
+}
+
+int cow_read(struct mapping *m, uint64_t offset, size_t size, struct mapping_slice *out)
+{
+	uint64_t pos = offset, end = offset + size;
+	struct iovec *iov;
+	int count = 0;
+
+	iov = calloc(size / page_size() + 2, sizeof(*iov));
+	if (!iov)
+		return -ENOMEM;
+	/* size_lock: the bitmap may be growing under a writer; always before map_lock */
+	pthread_mutex_lock(&m->size_lock);
+	pthread_rwlock_rdlock(&m->map_lock);
+	while (pos < end) {
+		uint64_t page_end = (pos / page_size() + 1) * page_size();
+		size_t len = (size_t)((page_end < end ? page_end : end) - pos);
+		const char *src = page_source(m, pos / page_size()) + pos % page_size();
+
+		if (count && (const char *)iov[count - 1].iov_base + iov[count - 1].iov_len == src)
+			iov[count - 1].iov_len += len;
+		else
+			iov[count++] = (struct iovec){ (void *)src, len };
+		pos += len;
+	}
+	pthread_mutex_unlock(&m->size_lock);
+	out->iov = iov;
+	out->iov_count = count;
+	out->len = size;
+	out->locked = true;
+	return 0;
+}
+
+/*
+ * Make the pages [first, last) private: copy each one not yet private from the
+ * file into the overlay (zeros past the file, past cow_zero_from, or where the
+ * file has shrunk underneath and the copy faults). Return: pages made private.
+ */
+static int64_t make_private(struct mapping *m, uint64_t first, uint64_t last)
+{
+	uint64_t page;
+	int64_t added = 0;
+
+	for (page = first; page < last; page++) {
+		uint64_t start = page * page_size();
+		char *dst = (char *)m->cow_overlay + start;
+		const char *src = page_source(m, page);
+
+		if (page_marked(&m->cow, page))
+			continue;
+		if (src != dst && safecopy(dst, src, page_size()))
+			memset(dst, 0, page_size());
+		if (m->cow_zero_from > start && m->cow_zero_from < start + page_size())
+			memset((char *)m->cow_overlay + m->cow_zero_from, 0,
+			       start + page_size() - m->cow_zero_from);
+		if (mark_pages(&m->cow, page, page + 1) < 0)
+			return -ENOMEM;
+		added++;
+	}
+	return added;
+}
+
+static void note_change(struct mapping *m)
+{
+	if (!m->cow_changed)
+		m->cow_zero_from = LOAD(m->size);
+	m->cow_changed = true;
+	clock_gettime(CLOCK_REALTIME, &m->cow_mtime);
 }
 
 ssize_t cow_write(struct mapping *m, const void *buf, size_t size, uint64_t offset)
 {
 	uint64_t first, last, new_pages, end = offset + size;
 	int64_t added;
-	int err;
 
 	if (m->fd_path)
 		return -EROFS;
 	if (!size)
 		return 0;
-	if (end < offset || end > m->map_len)
+	if (end < offset || end > m->cow_overlay_len)
 		return -EFBIG;
 	first = offset / page_size();
 	last = (end + page_size() - 1) / page_size();
 	new_pages = count_unmarked(&m->cow, first, last);
-	if (over_limit(m, new_pages))
+	if (claim_pages(m, new_pages))
 		return -ENOSPC;
+	note_change(m);
 	pthread_rwlock_rdlock(&m->map_lock);
-	err = safecopy((char *)m->addr + offset, buf, size);
+	added = make_private(m, first, last);
+	if (added >= 0)
+		memcpy((char *)m->cow_overlay + offset, buf, size); /* anonymous: cannot fault */
 	pthread_rwlock_unlock(&m->map_lock);
-	if (err)
-		return err;
-	added = mark_pages(&m->cow, first, last);
+	settle_pages(m, new_pages, added < 0 ? 0 : (uint64_t)added);
 	if (added < 0)
 		return (ssize_t)added;
-	account(m, added);
 	if (end > LOAD(m->size))
 		STORE(m->size, end);
-	note_change(m);
 	return (ssize_t)size;
 }
 
 /*
- * Shrinking hides the tail: the partial last page is zeroed past the new end and
- * whole pages past it become fresh anonymous zeros, so growing again reads zeros.
+ * Shrinking hides the tail: the page holding the new end becomes private with its
+ * tail zeroed, private pages past it are dropped, and everything past the new end
+ * reads as zeros from now on, so growing again reads zeros as on a real file.
  */
 static int cow_shrink(struct mapping *m, uint64_t old_size, uint64_t size)
 {
-	size_t from = engine_page_round_up(size), to = engine_page_round_up(old_size);
-	int err = 0;
+	uint64_t from = engine_page_round_up(size), to = engine_page_round_up(old_size);
+	uint64_t claimed = 0;
+	int64_t added = 0;
 
 	if (size % page_size()) {
-		int64_t added;
-
-		if (over_limit(m, !page_marked(&m->cow, size / page_size())))
+		claimed = !page_marked(&m->cow, size / page_size());
+		if (claim_pages(m, claimed))
 			return -ENOSPC;
-		pthread_rwlock_rdlock(&m->map_lock);
-		err = safecopy((char *)m->addr + size, zero_bytes, from - size);
-		pthread_rwlock_unlock(&m->map_lock);
-		added = mark_pages(&m->cow, size / page_size(), size / page_size() + 1);
-		if (added > 0)
-			account(m, added);
 	}
-	if (to <= from)
-		return err;
-	pthread_rwlock_wrlock(&m->map_lock);
-	if (mmap((char *)m->addr + from, to - from, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED)
-		err = -errno;
+	pthread_rwlock_rdlock(&m->map_lock);
+	if (size % page_size()) {
+		added = make_private(m, size / page_size(), size / page_size() + 1);
+		if (added >= 0)
+			memset((char *)m->cow_overlay + size, 0, from - size);
+	}
+	if (to > from) {
+		/* the overlay's pages past the end go back to zeros, their memory freed */
+		(void)madvise((char *)m->cow_overlay + from, to - from, MADV_DONTNEED);
+		release_pages(m, unmark_pages(&m->cow, from / page_size(), to / page_size()));
+	}
+	if (size < m->cow_zero_from)
+		m->cow_zero_from = size;
 	pthread_rwlock_unlock(&m->map_lock);
-	if (!err)
-		account(m, -(int64_t)unmark_pages(&m->cow, from / page_size(), to / page_size()));
-	return err;
+	settle_pages(m, claimed, added < 0 ? 0 : (uint64_t)added);
+	return added < 0 ? (int)added : 0;
 }
 
 int cow_truncate(struct mapping *m, uint64_t size)
@@ -267,33 +380,38 @@ int cow_truncate(struct mapping *m, uint64_t size)
 
 	if (m->fd_path)
 		return -EROFS;
-	if (size > m->map_len)
+	if (size > m->cow_overlay_len)
 		return -EFBIG;
+	if (size != old_size)
+		note_change(m);
 	if (size < old_size)
 		err = cow_shrink(m, old_size, size);
 	if (err)
 		return err;
 	STORE(m->size, size);
-	if (size != old_size)
-		note_change(m);
 	return 0;
 }
 
 int cow_discard(struct mapping *m)
 {
 	struct stat st;
-	int err;
 
 	if (fstat(m->fd, &st) == -1)
 		return -errno;
-	pthread_rwlock_wrlock(&m->map_lock);
-	if (m->addr)
-		munmap(m->addr, m->map_len);
-	m->addr = NULL;
-	m->map_len = 0;
-	cow_unmap(m);
-	err = cow_map(m, (uint64_t)st.st_size);
-	pthread_rwlock_unlock(&m->map_lock);
-	STORE(m->size, (uint64_t)st.st_size);
-	return err;
+	return cow_remap(m, (uint64_t)st.st_size);
+}
+
+/*
+ * SEEK_DATA/SEEK_HOLE over the mount's view once it has private changes: the
+ * backing file's holes no longer tell, so the whole file counts as data.
+ */
+off_t cow_lseek(struct mapping *m, off_t offset, int whence)
+{
+	off_t size = (off_t)LOAD(m->size);
+
+	if (offset < 0)
+		return -EINVAL;
+	if (offset >= size)
+		return -ENXIO;
+	return whence == SEEK_DATA ? offset : size;
 }

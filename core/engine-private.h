@@ -26,9 +26,10 @@ struct mapping {
 	char *relpath;
 
 	pthread_mutex_t size_lock;
-	int fd;	       /* -1 while the record is kept without a file (policy override) */
-	bool writable; /* fd open for writing and mapping PROT_WRITE */
-	bool fd_path;  /* cannot be mapped: served with pread/pwrite */
+	int fd;		     /* -1 while the record is kept without a file (policy override) */
+	bool writable;	     /* fd open for writing and mapping PROT_WRITE */
+	bool fd_path;	     /* cannot be mapped: served with pread/pwrite */
+	bool holes_allocate; /* tmpfs: reading a hole through the mapping allocates */
 
 	pthread_rwlock_t map_lock;
 	void *addr;
@@ -53,10 +54,12 @@ struct mapping {
 	uint64_t opens, reads, read_bytes, writes, write_bytes, remaps;
 	int64_t last_access_ns;
 
-	/* cow mode (size_lock): the mapping is a reservation whose first cow_file_len
-	 * bytes map the file MAP_PRIVATE and the rest is anonymous zeros */
-	bool cow_changed;	   /* private changes exist: size is ours, not the file's */
-	size_t cow_file_len;	   /* bytes of the reservation backed by the file */
+	/* cow mode (size_lock): addr maps the file read-only; private pages live in the
+	 * anonymous overlay at the same offsets */
+	bool cow_changed; /* private changes exist: size is ours, not the file's */
+	void *cow_overlay;
+	size_t cow_overlay_len;	   /* how far the file may grow */
+	uint64_t cow_zero_from;	   /* untouched bytes from here on read as zeros */
 	struct cow_pages cow;	   /* pages copied on write */
 	uint64_t private_pages;	   /* bits set in cow */
 	struct timespec cow_mtime; /* time of the last private change */
@@ -80,7 +83,7 @@ struct engine {
 size_t engine_page_round_up(uint64_t bytes);
 
 /* cow.c: the ACCESS_COPY side of the engine; size_lock held unless noted */
-/** cow_map() - reserve and map @size bytes of the file privately (map_lock write-held). */
+/** cow_map() - map @size bytes of the file and an overlay to grow into (map_lock write-held). */
 int cow_map(struct mapping *m, uint64_t size);
 /** cow_unmap() - forget every private page (the caller unmaps). */
 void cow_unmap(struct mapping *m);
@@ -89,5 +92,12 @@ int cow_truncate(struct mapping *m, uint64_t size);
 int cow_discard(struct mapping *m);
 /** cow_refresh() - an unchanged mapping follows the file: remap when its size changed. */
 int cow_refresh(struct mapping *m, uint64_t file_size);
+/** cow_lseek() - SEEK_DATA/SEEK_HOLE on a changed file. Return: offset or -errno. */
+off_t cow_lseek(struct mapping *m, off_t offset, int whence);
+/**
+ * cow_read() - the mount's view of [@offset, @offset+@size) (clipped by the caller)
+ * as iovecs into the file mapping and the overlay; map_lock stays read-held.
+ */
+int cow_read(struct mapping *m, uint64_t offset, size_t size, struct mapping_slice *out);
 
 #endif

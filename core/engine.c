@@ -20,6 +20,9 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <unistd.h>
 
 #include "engine-private.h"
@@ -256,19 +259,25 @@ static bool is_cow(const struct mapping *m)
 	return m->engine->cfg.access == ENGINE_ACCESS_COW;
 }
 
-/*
- * The policy for a runtime change: in cow mode, dontneed would throw away the
- * private changes (MADV_DONTNEED on a private mapping discards its copies).
- */
+/* Apply the policy again after a runtime change. */
 static void mapping_reapply_policy(struct mapping *m)
 {
-	struct policy p = m->policy;
-	size_t span = is_cow(m) ? m->cow_file_len : engine_page_round_up(LOAD(m->size));
+	size_t span = is_cow(m) ? m->map_len : engine_page_round_up(LOAD(m->size));
 
-	if (is_cow(m) && m->cow_changed)
-		p.extras &= ~(unsigned)POLICY_DONTNEED;
 	if (m->addr)
-		policy_apply(&p, m->addr, span, m->writable, &m->policy_error);
+		policy_apply(&m->policy, m->addr, span, m->writable, &m->policy_error);
+}
+
+/*
+ * On tmpfs a read fault in a hole of a shared mapping allocates a page: reading a
+ * sparse file would fill the filesystem (and RAM). Such files get their holes
+ * replied from a zero area instead.
+ */
+static bool holes_allocate(int fd)
+{
+	struct statfs sfs;
+
+	return fstatfs(fd, &sfs) == 0 && (sfs.f_type == TMPFS_MAGIC);
 }
 
 /* Open the backing file through its (possibly O_PATH) fd and map it. size_lock held. */
@@ -300,6 +309,7 @@ static int mapping_open_file(struct mapping *m, int path_fd, bool want_write)
 	m->fd = fd;
 	m->writable = (open_flags(m->engine, want_write) & O_ACCMODE) == O_RDWR;
 	m->fd_path = !S_ISREG(st.st_mode);
+	m->holes_allocate = holes_allocate(fd);
 	STORE(m->size, (uint64_t)st.st_size);
 	if (m->fd_path || (st.st_size == 0 && m->engine->cfg.access != ENGINE_ACCESS_COW))
 		return 0;
@@ -656,6 +666,69 @@ static void count_read(struct mapping *m, size_t len)
 	touch_clock(m);
 }
 
+/* Pages of zeros that take no memory: holes are replied from here. */
+#define ZERO_AREA_BYTES (4u << 20)
+
+static const char *zero_area(void)
+{
+	static const char *area;
+	void *addr;
+
+	const char *expected = NULL;
+
+	if (!__atomic_load_n(&area, __ATOMIC_ACQUIRE)) {
+		addr = mmap(NULL, ZERO_AREA_BYTES, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (addr == MAP_FAILED)
+			return NULL;
+		if (!__atomic_compare_exchange_n(&area, &expected, addr, false, __ATOMIC_ACQ_REL,
+						 __ATOMIC_ACQUIRE))
+			munmap(addr, ZERO_AREA_BYTES);
+	}
+	return __atomic_load_n(&area, __ATOMIC_ACQUIRE);
+}
+
+/* Append [src, src+len) to the slice's iovecs, zero-area pieces split to its size. */
+static void add_piece(struct mapping_slice *out, const char *src, size_t len, bool zeros)
+{
+	while (len) {
+		size_t piece = zeros && len > ZERO_AREA_BYTES ? ZERO_AREA_BYTES : len;
+
+		out->iov[out->iov_count++] = (struct iovec){ (void *)src, piece };
+		if (!zeros)
+			src += piece;
+		len -= piece;
+	}
+}
+
+/* Replace the slice's single piece by data pieces from the mapping and zero holes. */
+static int split_holes(struct mapping *m, uint64_t offset, size_t size, struct mapping_slice *out)
+{
+	const char *zeros = zero_area();
+	uint64_t pos = offset, end = offset + size;
+
+	out->iov = zeros ? calloc(size / residency_page_size() + size / ZERO_AREA_BYTES + 4,
+				  sizeof(*out->iov)) :
+			   NULL;
+	if (!out->iov)
+		return 0; /* fall back to the mapping: correct, only costlier on tmpfs */
+	while (pos < end) {
+		off_t data = lseek(m->fd, (off_t)pos, SEEK_DATA), hole;
+
+		if (data == -1 || (uint64_t)data >= end) {
+			add_piece(out, zeros, (size_t)(end - pos), true);
+			break;
+		}
+		if ((uint64_t)data > pos)
+			add_piece(out, zeros, (size_t)((uint64_t)data - pos), true);
+		hole = lseek(m->fd, data, SEEK_HOLE);
+		if (hole == -1 || (uint64_t)hole > end)
+			hole = (off_t)end;
+		add_piece(out, (const char *)m->addr + data, (size_t)(hole - data), false);
+		pos = (uint64_t)hole;
+	}
+	return 0;
+}
+
 static int read_slice(struct mapping *m, uint64_t offset, size_t size, struct mapping_slice *out)
 {
 	uint64_t file_size;
@@ -671,6 +744,8 @@ static int read_slice(struct mapping *m, uint64_t offset, size_t size, struct ma
 		return 0;
 	if (size > file_size - offset)
 		size = (size_t)(file_size - offset);
+	if (is_cow(m))
+		return cow_read(m, offset, size, out);
 	pthread_rwlock_rdlock(&m->map_lock);
 	while (!m->addr || offset + size > m->map_len) {
 		/* grown by someone else since we mapped it */
@@ -687,6 +762,8 @@ static int read_slice(struct mapping *m, uint64_t offset, size_t size, struct ma
 	out->data = (const char *)m->addr + offset;
 	out->len = size;
 	out->locked = true;
+	if (m->holes_allocate)
+		return split_holes(m, offset, size, out);
 	return 0;
 }
 
@@ -716,6 +793,7 @@ void mapping_read_end(struct mapping *m, struct mapping_slice *slice)
 	if (slice->locked)
 		pthread_rwlock_unlock(&m->map_lock);
 	free(slice->owned);
+	free(slice->iov);
 	memset(slice, 0, sizeof(*slice));
 	if (held)
 		engine_put(m->engine, m);
@@ -925,6 +1003,19 @@ int mapping_fd(struct mapping *m)
 	return m->fd;
 }
 
+off_t mapping_lseek(struct mapping *m, off_t offset, int whence)
+{
+	off_t result;
+
+	pthread_mutex_lock(&m->size_lock);
+	if (is_cow(m) && m->cow_changed && (whence == SEEK_DATA || whence == SEEK_HOLE))
+		result = cow_lseek(m, offset, whence);
+	else if ((result = lseek(m->fd, offset, whence)) == -1)
+		result = -errno;
+	pthread_mutex_unlock(&m->size_lock);
+	return result;
+}
+
 void mapping_stats(struct mapping *m, struct mapping_stats *out)
 {
 	int64_t last_ns = LOAD(m->last_access_ns);
@@ -1077,8 +1168,8 @@ int mapping_evict(struct mapping *m, uint64_t offset, uint64_t len)
 
 	pthread_rwlock_rdlock(&m->map_lock);
 	/* Our own page-table entries pin pages against FADV_DONTNEED: drop them first
-	 * (not in cow mode, where that would discard the private copies). */
-	if (m->addr && !is_cow(m) && clip_range(m, offset, len, &start, &end))
+	 * (in cow mode too: private pages live in the overlay, not in this mapping). */
+	if (m->addr && clip_range(m, offset, len, &start, &end))
 		(void)madvise((char *)m->addr + start, engine_page_round_up(end) - start,
 			      MADV_DONTNEED);
 	pthread_rwlock_unlock(&m->map_lock);
@@ -1097,10 +1188,10 @@ int mapping_lock(struct mapping *m, uint64_t offset, uint64_t len, bool lock)
 		goto out_unlock;
 	span = engine_page_round_up(end) - start;
 	/* the raw system calls: sanitizer runtimes turn mlock(3) into a no-op */
-	if (syscall(lock ? SYS_mlock : SYS_munlock, (char *)m->addr + start, span)) {
+	if (syscall(lock ? SYS_mlock : SYS_munlock, (char *)m->addr + start, span))
 		err = -errno;
+	if (err)
 		goto out_unlock;
-	}
 	if (lock)
 		m->locked_bytes += span;
 	else

@@ -144,6 +144,8 @@ int mapping_discard(struct mapping *m);
  */
 bool mapping_cache_valid(struct mapping *m);
 
+struct iovec;
+
 /**
  * struct mapping_slice - bytes for a read reply. @data points into the mapping
  * (the mapping is read-locked until mapping_read_end()) or into @owned, a buffer
@@ -154,7 +156,9 @@ struct mapping_slice {
 	size_t len;
 	void *owned;
 	bool locked;
-	bool held; /* a reference keeps the mapping alive until mapping_read_end() */
+	bool held;	   /* a reference keeps the mapping alive until mapping_read_end() */
+	struct iovec *iov; /* cow: pieces from the file and the overlay, @iov_count of */
+	int iov_count;	   /* them, instead of @data (@len is still the total) */
 };
 
 /**
@@ -186,6 +190,12 @@ int mapping_sync(struct mapping *m, bool datasync);
 
 /** mapping_fd() - the backing fd the engine holds (valid while referenced). */
 int mapping_fd(struct mapping *m);
+
+/**
+ * mapping_lseek() - lseek(2) on the file as the mount shows it (SEEK_DATA and
+ * SEEK_HOLE see a cow file's private changes). Return: the offset or -errno.
+ */
+off_t mapping_lseek(struct mapping *m, off_t offset, int whence);
 
 /** mapping_stats() - snapshot of the per-file counters and state. */
 void mapping_stats(struct mapping *m, struct mapping_stats *out);

@@ -566,7 +566,10 @@ static void mm_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
 		return;
 	}
 	/* The kernel copies straight from the mapping; a truncation race gives EFAULT → EIO. */
-	fuse_reply_buf(req, slice.data, slice.len);
+	if (slice.iov_count)
+		fuse_reply_iov(req, slice.iov, slice.iov_count);
+	else
+		fuse_reply_buf(req, slice.data, slice.len);
 	mapping_read_end(m, &slice);
 }
 
@@ -984,9 +987,9 @@ static void mm_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		fuse_reply_err(req, ESPIPE);
 		return;
 	}
-	res = lseek(mapping_fd(handle_of(fi)->mapping), off, whence);
-	if (res == -1)
-		fuse_reply_err(req, errno);
+	res = mapping_lseek(handle_of(fi)->mapping, off, whence);
+	if (res < 0)
+		fuse_reply_err(req, (int)-res);
 	else
 		fuse_reply_lseek(req, res);
 }
