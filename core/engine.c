@@ -780,21 +780,42 @@ int mapping_read_begin(struct mapping *m, uint64_t offset, size_t size, struct m
 		return err;
 	}
 	out->held = true;
+	out->offset = offset;
 	count_read(m, out->len);
 	if (out->len)
 		mapping_read_atime(m);
 	return 0;
 }
 
+static void mapping_drop_cache(struct mapping *m, uint64_t offset, uint64_t len)
+{
+	uint64_t page_size = residency_page_size(), size = LOAD(m->size);
+	uint64_t start = (offset + page_size - 1) / page_size * page_size;
+	uint64_t end = offset + len >= size ? engine_page_round_up(size) :
+					      (offset + len) / page_size * page_size;
+
+	if (start >= end || m->fd_path)
+		return;
+	/* our page-table entries would keep the pages: drop them, then the pages */
+	pthread_rwlock_rdlock(&m->map_lock);
+	if (m->addr && end <= m->map_len)
+		(void)madvise((char *)m->addr + start, end - start, MADV_DONTNEED);
+	pthread_rwlock_unlock(&m->map_lock);
+	(void)posix_fadvise(m->fd, (off_t)start, (off_t)(end - start), POSIX_FADV_DONTNEED);
+}
+
 void mapping_read_end(struct mapping *m, struct mapping_slice *slice)
 {
 	bool held = slice->held;
+	uint64_t offset = slice->offset, len = slice->len;
 
 	if (slice->locked)
 		pthread_rwlock_unlock(&m->map_lock);
 	free(slice->owned);
 	free(slice->iov);
 	memset(slice, 0, sizeof(*slice));
+	if (held && len && m->engine->cfg.single_copy)
+		mapping_drop_cache(m, offset, len);
 	if (held)
 		engine_put(m->engine, m);
 }

@@ -28,6 +28,7 @@ struct engine_config {
 	unsigned max_idle_maps;
 	const struct rules *rules; /* not owned; must outlive the engine */
 	uint64_t cow_limit_bytes;  /* cow: private bytes allowed in all; 0 = no limit */
+	bool single_copy;	   /* drop the backing file's pages once a read is replied */
 };
 
 #define ENGINE_DEFAULT_MAX_IDLE_MAPS 1024
@@ -156,6 +157,7 @@ struct mapping_slice {
 	size_t len;
 	void *owned;
 	bool locked;
+	uint64_t offset;   /* where @len starts in the file */
 	bool held;	   /* a reference keeps the mapping alive until mapping_read_end() */
 	struct iovec *iov; /* cow: pieces from the file and the overlay, @iov_count of */
 	int iov_count;	   /* them, instead of @data (@len is still the total) */
@@ -168,6 +170,11 @@ struct mapping_slice {
  * Return: 0 or -errno. Call mapping_read_end() after a 0 return.
  */
 int mapping_read_begin(struct mapping *m, uint64_t offset, size_t size, struct mapping_slice *out);
+/**
+ * mapping_read_end() - after the reply: unlock and drop the reference. With
+ * single_copy, the backing file's clean pages wholly inside the slice (or to EOF)
+ * leave the page cache: the kernel's copy of the mount file is the one kept.
+ */
 void mapping_read_end(struct mapping *m, struct mapping_slice *slice);
 
 /**

@@ -33,6 +33,7 @@ struct options {
 	char *read_ahead_kb;
 	struct strbuf advise; /* every -o advise=, joined with ':' in order */
 	int mmstat_visible;
+	int single_copy;
 	int allow_other;
 	int default_permissions;
 };
@@ -58,6 +59,7 @@ static const struct fuse_opt option_table[] = {
 	OPTION("cow_limit=%s", cow_limit),
 	OPTION("read_ahead_kb=%s", read_ahead_kb),
 	OPTION("mmstat_visible", mmstat_visible),
+	OPTION("single_copy", single_copy),
 	FUSE_OPT_KEY("advise=", KEY_ADVISE),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS),
@@ -81,6 +83,8 @@ static void usage(const char *prog)
 	       "                             per-file policies, first match wins\n"
 	       "    -o rules=FILE            per-file policies from FILE, one 'GLOB POLICY' a line\n"
 	       "    -o mmstat_visible        list /.mmstat in the root directory\n"
+	       "    -o single_copy           drop the backing file's pages once a read is\n"
+	       "                             replied: the page cache holds one copy, not two\n"
 	       "    -o max_idle_maps=N       mappings kept after their last close (default %u)\n"
 	       "    -o read_ahead_kb=N       kernel readahead on the mount, KiB (default %u;\n"
 	       "                             0 keeps the kernel's 128); needs root\n"
@@ -313,6 +317,7 @@ static int apply_options(struct options *opts, struct mmapfs *fs, struct fuse_ar
 			.max_idle_maps = max_idle,
 			.rules = fs->rules,
 			.cow_limit_bytes = cow_limit,
+			.single_copy = opts->single_copy != 0,
 		};
 
 		err = engine_new(&cfg, &fs->engine);
