@@ -519,72 +519,90 @@ static int render_policy_file(fuse_req_t req, struct node *target, struct strbuf
 	return 0;
 }
 
-/* A readable fd of the file for residency: the engine's, or one opened for the call. */
-static int open_for_residency(struct node *target, int *fd)
+/*
+ * Where a file's residency comes from: the engine's mapping when it holds the file
+ * (cow-aware size), else an fd opened read-only for the call.
+ */
+struct residency_source {
+	struct mapping *mapping; /* a reference, or NULL */
+	int fd;			 /* opened for the call when there is no mapping, else -1 */
+	uint64_t size;
+};
+
+static int source_open(struct mmapfs *fs, struct node *target, struct residency_source *src)
 {
 	char proc[64];
+	struct stat st;
 
+	src->fd = -1;
+	src->mapping = engine_find(fs->engine, target->dev, target->ino);
+	if (src->mapping && mapping_fd(src->mapping) >= 0)
+		return 0;
+	if (src->mapping)
+		engine_put(fs->engine, src->mapping);
+	src->mapping = NULL;
 	node_proc_path(target, proc, sizeof(proc));
-	*fd = open(proc, O_RDONLY | O_CLOEXEC);
-	return *fd == -1 ? -errno : 0;
+	src->fd = open(proc, O_RDONLY | O_CLOEXEC);
+	if (src->fd == -1)
+		return -errno;
+	if (fstat(src->fd, &st) == -1) {
+		int err = -errno;
+
+		close(src->fd);
+		return err;
+	}
+	src->size = (uint64_t)st.st_size;
+	return 0;
+}
+
+static void source_close(struct mmapfs *fs, struct residency_source *src)
+{
+	if (src->mapping)
+		engine_put(fs->engine, src->mapping);
+	if (src->fd >= 0)
+		close(src->fd);
 }
 
 static int render_residency_file(fuse_req_t req, struct node *target, struct strbuf *out)
 {
 	struct mmapfs *fs = mmapfs_of(req);
-	struct mapping *m = engine_find(fs->engine, target->dev, target->ino);
+	struct mapping_stats stats = { .mapped = false };
+	struct residency_source src;
 	struct residency_info info;
-	struct mapping_stats stats;
-	struct stat st;
-	int fd, err;
+	int err;
 
-	bool cow = fs->access == ENGINE_ACCESS_COW;
-
-	if (m && mapping_fd(m) >= 0) {
-		mapping_stats(m, &stats);
-		err = mapping_residency(m, &info);
-		engine_put(fs->engine, m);
-		info.have_private = cow;
-		info.private_pages = stats.private_pages;
-		if (!err)
-			render_residency(out, &info, stats.mapped);
-		return err;
-	}
-	if (m)
-		engine_put(fs->engine, m);
-	err = open_for_residency(target, &fd);
+	err = source_open(fs, target, &src);
 	if (err)
 		return err;
-	err = fstat(fd, &st) == -1 ? -errno : residency_count(fd, (uint64_t)st.st_size, &info);
-	close(fd);
-	info.have_private = cow;
-	info.private_pages = 0;
-	if (!err)
-		render_residency(out, &info, 0);
-	return err;
+	if (src.mapping) {
+		mapping_stats(src.mapping, &stats);
+		err = mapping_residency(src.mapping, &info);
+	} else {
+		err = residency_count(src.fd, src.size, &info);
+	}
+	source_close(fs, &src);
+	if (err)
+		return err;
+	info.have_private = fs->access == ENGINE_ACCESS_COW;
+	info.private_pages = stats.private_pages;
+	render_residency(out, &info, stats.mapped);
+	return 0;
 }
 
 static int render_map_file(fuse_req_t req, struct node *target, struct strbuf *out)
 {
 	struct mmapfs *fs = mmapfs_of(req);
-	struct mapping *m = engine_find(fs->engine, target->dev, target->ino);
-	struct stat st;
-	int fd, err;
+	struct residency_source src;
+	int err;
 
-	if (m && mapping_fd(m) >= 0) {
-		err = mapping_extents(m, render_extent, out);
-		engine_put(fs->engine, m);
-		return err;
-	}
-	if (m)
-		engine_put(fs->engine, m);
-	err = open_for_residency(target, &fd);
+	err = source_open(fs, target, &src);
 	if (err)
 		return err;
-	err = fstat(fd, &st) == -1 ?
-		      -errno :
-		      residency_extents(fd, (uint64_t)st.st_size, render_extent, out);
-	close(fd);
+	if (src.mapping)
+		err = mapping_extents(src.mapping, render_extent, out);
+	else
+		err = residency_extents(src.fd, src.size, render_extent, out);
+	source_close(fs, &src);
 	return err;
 }
 

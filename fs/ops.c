@@ -848,7 +848,11 @@ static void reply_xattr(fuse_req_t req, size_t size, ssize_t got, const char *bu
 		fuse_reply_buf(req, buf, (size_t)got);
 }
 
-static void mm_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+/*
+ * getxattr and listxattr share their shape: size 0 asks for the length, anything
+ * else for the bytes. @name is NULL for listxattr.
+ */
+static void query_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	char proc[64], *buf = NULL;
 	ssize_t got;
@@ -859,25 +863,19 @@ static void mm_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	got = getxattr(proc, name, buf, size);
+	got = name ? getxattr(proc, name, buf, size) : listxattr(proc, buf, size);
 	reply_xattr(req, size, got, buf);
 	free(buf);
 }
 
+static void mm_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	query_xattr(req, ino, name, size);
+}
+
 static void mm_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	char proc[64], *buf = NULL;
-	ssize_t got;
-
-	if (!xattr_target(req, req_node(req, ino), proc, sizeof(proc)))
-		return;
-	if (size && !(buf = malloc(size))) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	got = listxattr(proc, buf, size);
-	reply_xattr(req, size, got, buf);
-	free(buf);
+	query_xattr(req, ino, NULL, size);
 }
 
 static void mm_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
