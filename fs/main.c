@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -428,6 +429,34 @@ out_destroy:
 	return ret ? 1 : 0;
 }
 
+/*
+ * Every node the kernel knows holds an O_PATH fd (like passthrough_ll), so a find
+ * over 100,000 files needs as many: raise the limit as far as the system allows.
+ */
+static void raise_fd_limit(void)
+{
+	struct rlimit limit;
+	unsigned long nr_open = 0;
+	FILE *file;
+
+	if (getrlimit(RLIMIT_NOFILE, &limit) == -1)
+		return;
+	file = fopen("/proc/sys/fs/nr_open", "re");
+	if (file) {
+		if (fscanf(file, "%lu", &nr_open) != 1)
+			nr_open = 0;
+		fclose(file);
+	}
+	if (nr_open > limit.rlim_max) {
+		struct rlimit wanted = { nr_open, nr_open };
+
+		if (setrlimit(RLIMIT_NOFILE, &wanted) == 0) /* root only */
+			return;
+	}
+	limit.rlim_cur = limit.rlim_max;
+	(void)setrlimit(RLIMIT_NOFILE, &limit);
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -437,6 +466,7 @@ int main(int argc, char *argv[])
 	int ret = 1;
 
 	umask(0); /* the kernel already applied the caller's umask */
+	raise_fd_limit();
 	if (fuse_opt_parse(&args, &opts, option_table, option_proc) == -1 ||
 	    fuse_parse_cmdline(&args, &cmdline) != 0)
 		goto out_free;

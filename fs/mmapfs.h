@@ -34,7 +34,8 @@ struct node {
 	enum node_kind kind;
 	dev_t dev;
 	ino_t ino;
-	int fd;
+	int fd;			    /* O_PATH, or -1: then @handle reopens it (node_fd()) */
+	struct file_handle *handle; /* NULL while @fd is kept */
 	struct node *target;
 	unsigned entry;
 	uint64_t refs;
@@ -84,6 +85,12 @@ struct node *node_get_virtual(struct mmapfs *fs, enum node_kind kind, struct nod
 			      unsigned entry);
 void node_unref(struct mmapfs *fs, struct node *node, uint64_t count);
 int node_stat(struct node *node, struct stat *st);
+/**
+ * node_fd() - an O_PATH fd of a backing node for the current call: its own, or one
+ * reopened from its file handle that stays valid until this thread has asked for
+ * FD_RING more. Return: the fd, or -1 with errno set (ESTALE: the file is gone).
+ */
+int node_fd(const struct node *node);
 int node_relpath(struct mmapfs *fs, struct node *node, struct strbuf *out);
 void node_proc_path(const struct node *node, char *buf, size_t len);
 

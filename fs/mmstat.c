@@ -338,7 +338,7 @@ static int list_mirror(fuse_req_t req, struct node *dir, char *buf, size_t size,
 	DIR *dp;
 	int fd;
 
-	fd = openat(dir->target->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = openat(node_fd(dir->target), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd == -1)
 		return -errno;
 	dp = fdopendir(fd);
@@ -651,7 +651,7 @@ static int write_policy_file(fuse_req_t req, struct node *target, const char *bu
 	if (!err)
 		err = policy_parse(text, &p, NULL, 0);
 	if (!err)
-		err = engine_set_policy(mmapfs_of(req)->engine, target->fd, &p);
+		err = engine_set_policy(mmapfs_of(req)->engine, node_fd(target), &p);
 	return err;
 }
 
@@ -781,7 +781,7 @@ static int write_ctl_file(fuse_req_t req, struct node *target, const char *buf, 
 	if (err)
 		return err;
 	(void)node_relpath(fs, target, &rel);
-	err = engine_open(fs->engine, target->fd, rel.buf, false, &m);
+	err = engine_open(fs->engine, node_fd(target), rel.buf, false, &m);
 	strbuf_release(&rel);
 	if (err)
 		return err;

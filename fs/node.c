@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sys/resource.h>
 #include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,87 @@ static int node_compare(const void *a, const void *b)
 	return 0;
 }
 
+/*
+ * Descriptors. Every node would like an O_PATH fd (as in passthrough_ll), but a
+ * find over 100,000 files would need 100,000 of them and RLIMIT_NOFILE cannot
+ * always be raised (it takes CAP_SYS_RESOURCE). Nodes keep their fd while fewer
+ * than fd_budget are kept; past that, a node keeps a file handle instead
+ * (name_to_handle_at) and node_fd() opens it again for the call, into a small
+ * per-thread ring. No operation uses more than a few node fds at once, so a ring
+ * entry is only reused long after the call that asked for it has finished.
+ */
+#define FD_RING 16
+
+static int mount_fd = -1; /* the backing root, for open_by_handle_at */
+static dev_t mount_dev;
+static unsigned long kept_fds; /* nodes_lock */
+static unsigned long fd_budget = 1000;
+static __thread struct {
+	const struct node *node;
+	int fd;
+} fd_ring[FD_RING];
+static __thread unsigned fd_ring_next;
+
+static void set_fd_budget(void)
+{
+	struct rlimit limit;
+
+	if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+		fd_budget = limit.rlim_cur / 2;
+	else
+		fd_budget = 1ul << 20;
+}
+
+int node_fd(const struct node *node)
+{
+	unsigned i, slot;
+	int fd;
+
+	if (node->fd >= 0 || !node->handle)
+		return node->fd;
+	for (i = 0; i < FD_RING; i++)
+		if (fd_ring[i].node == node && fd_ring[i].fd >= 0)
+			return fd_ring[i].fd;
+	fd = open_by_handle_at(mount_fd, node->handle, O_PATH | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	slot = fd_ring_next++ % FD_RING;
+	if (fd_ring[slot].fd > 0)
+		close(fd_ring[slot].fd);
+	fd_ring[slot].node = node;
+	fd_ring[slot].fd = fd;
+	return fd;
+}
+
+/* Forget ring entries of a node about to be freed (its address may come back). */
+static void ring_forget(const struct node *node)
+{
+	unsigned i;
+
+	for (i = 0; i < FD_RING; i++)
+		if (fd_ring[i].node == node)
+			fd_ring[i].node = NULL;
+}
+
+/* A handle for @fd's file, or NULL where the filesystem has none (keep the fd then). */
+static struct file_handle *handle_of(int fd, dev_t dev)
+{
+	struct file_handle *handle;
+	int mount_id;
+
+	if (dev != mount_dev || mount_fd < 0)
+		return NULL; /* another mount inside the tree: handles need its own mount fd */
+	handle = malloc(sizeof(*handle) + MAX_HANDLE_SZ);
+	if (!handle)
+		return NULL;
+	handle->handle_bytes = MAX_HANDLE_SZ;
+	if (name_to_handle_at(fd, "", handle, &mount_id, AT_EMPTY_PATH) == -1) {
+		free(handle);
+		return NULL;
+	}
+	return handle;
+}
+
 struct node *node_of(struct mmapfs *fs, fuse_ino_t ino)
 {
 	if (ino == FUSE_ROOT_ID)
@@ -50,7 +132,7 @@ fuse_ino_t node_id(struct mmapfs *fs, struct node *node)
 
 void node_proc_path(const struct node *node, char *buf, size_t len)
 {
-	snprintf(buf, len, "/proc/self/fd/%d", node->fd);
+	snprintf(buf, len, "/proc/self/fd/%d", node_fd(node));
 }
 
 int node_init_root(struct mmapfs *fs, const char *backing_dir)
@@ -62,6 +144,10 @@ int node_init_root(struct mmapfs *fs, const char *backing_dir)
 		return -errno;
 	if (fstat(fs->root.fd, &st) == -1)
 		return -errno;
+	/* open_by_handle_at wants a real descriptor of the mount, not an O_PATH one */
+	mount_fd = open(backing_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	mount_dev = st.st_dev;
+	set_fd_budget();
 	fs->root.kind = NODE_BACKING;
 	fs->root.dev = st.st_dev;
 	fs->root.ino = st.st_ino;
@@ -78,8 +164,10 @@ static void node_free(void *ptr)
 {
 	struct node *node = ptr;
 
+	ring_forget(node);
 	if (node->fd >= 0)
 		close(node->fd);
+	free(node->handle);
 	free(node);
 }
 
@@ -90,6 +178,9 @@ void node_destroy_all(struct mmapfs *fs)
 	if (fs->root.fd >= 0)
 		close(fs->root.fd);
 	fs->root.fd = -1;
+	if (mount_fd >= 0)
+		close(mount_fd);
+	mount_fd = -1;
 }
 
 /* Find @key's node and add a reference, or insert @fresh (nodes_lock held). */
@@ -116,7 +207,7 @@ int node_lookup_backing(struct mmapfs *fs, struct node *parent, const char *name
 	memset(e, 0, sizeof(*e));
 	e->attr_timeout = fs->attr_timeout;
 	e->entry_timeout = fs->entry_timeout;
-	fd = openat(parent->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	fd = openat(node_fd(parent), name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1)
 		return -errno;
 	if (fstatat(fd, "", &e->attr, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == -1) {
@@ -133,6 +224,14 @@ int node_lookup_backing(struct mmapfs *fs, struct node *parent, const char *name
 	}
 	pthread_mutex_lock(&fs->nodes_lock);
 	node = node_find_or_insert(fs, &key, fresh);
+	if (node == fresh && fresh) {
+		if (kept_fds < fd_budget || !(fresh->handle = handle_of(fd, key.dev))) {
+			kept_fds++;
+		} else {
+			close(fd);
+			fresh->fd = -1;
+		}
+	}
 	pthread_mutex_unlock(&fs->nodes_lock);
 	if (node != fresh) {
 		close(fd);
@@ -179,6 +278,8 @@ void node_unref(struct mmapfs *fs, struct node *node, uint64_t count)
 		return;
 	}
 	tdelete(node, &fs->nodes, node_compare);
+	if (node->fd >= 0 && node->kind == NODE_BACKING)
+		kept_fds--;
 	if (node->kind != NODE_BACKING && node->target != &fs->root)
 		target = node->target;
 	pthread_mutex_unlock(&fs->nodes_lock);
@@ -189,7 +290,7 @@ void node_unref(struct mmapfs *fs, struct node *node, uint64_t count)
 
 int node_stat(struct node *node, struct stat *st)
 {
-	if (fstatat(node->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == -1)
+	if (fstatat(node_fd(node), "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == -1)
 		return -errno;
 	return 0;
 }

@@ -85,6 +85,10 @@ static void mm_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/* Always readdirplus: a listing then carries the attributes find and ls -l need,
+	 * instead of one LOOKUP round trip per name (auto mode falls back to those). */
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want = (conn->want | FUSE_CAP_READDIRPLUS) & ~FUSE_CAP_READDIRPLUS_AUTO;
 }
 
 static void mm_lookup(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
@@ -148,7 +152,7 @@ static int set_size(fuse_req_t req, struct node *node, off_t size, struct fuse_f
 		return mapping_truncate(h->mapping, (uint64_t)size);
 	}
 	relpath_of(fs, node, &rel);
-	err = engine_open(fs->engine, node->fd, rel.buf, true, &m);
+	err = engine_open(fs->engine, node_fd(node), rel.buf, true, &m);
 	strbuf_release(&rel);
 	if (err)
 		return err;
@@ -172,7 +176,7 @@ static int set_times(struct node *node, const struct stat *attr, int to_set)
 	else if (to_set & FUSE_SET_ATTR_MTIME)
 		times[1] = attr->st_mtim;
 	if (node_stat(node, &st) == 0 && S_ISLNK(st.st_mode)) {
-		if (utimensat(node->fd, "", times, AT_EMPTY_PATH) == -1)
+		if (utimensat(node_fd(node), "", times, AT_EMPTY_PATH) == -1)
 			return -errno;
 		return 0;
 	}
@@ -197,7 +201,8 @@ static int apply_setattr(fuse_req_t req, struct node *node, struct stat *attr, i
 		uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
 		gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
 
-		if (fchownat(node->fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == -1)
+		if (fchownat(node_fd(node), "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) ==
+		    -1)
 			return -errno;
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
@@ -243,7 +248,7 @@ static void mm_readlink(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	len = readlinkat(node->fd, "", target, sizeof(target));
+	len = readlinkat(node_fd(node), "", target, sizeof(target));
 	if (len == -1) {
 		fuse_reply_err(req, errno);
 		return;
@@ -268,10 +273,10 @@ static int give_to_caller(fuse_req_t req, struct node *parent, const char *name)
 
 	if (!mmapfs_of(req)->daemon_is_root || (ctx->uid == 0 && ctx->gid == 0))
 		return 0;
-	if (fstatat(parent->fd, "", &dir, AT_EMPTY_PATH) == -1)
+	if (fstatat(node_fd(parent), "", &dir, AT_EMPTY_PATH) == -1)
 		return -errno;
 	gid = (dir.st_mode & S_ISGID) ? dir.st_gid : ctx->gid;
-	if (fchownat(parent->fd, name, ctx->uid, gid, AT_SYMLINK_NOFOLLOW) == -1)
+	if (fchownat(node_fd(parent), name, ctx->uid, gid, AT_SYMLINK_NOFOLLOW) == -1)
 		return -errno;
 	return 0;
 }
@@ -286,7 +291,7 @@ static void finish_create(fuse_req_t req, struct node *parent, const char *name,
 	if (!err)
 		err = node_lookup_backing(mmapfs_of(req), parent, name, &e);
 	if (err) {
-		(void)unlinkat(parent->fd, name, is_dir ? AT_REMOVEDIR : 0);
+		(void)unlinkat(node_fd(parent), name, is_dir ? AT_REMOVEDIR : 0);
 		fuse_reply_err(req, -err);
 		return;
 	}
@@ -323,7 +328,7 @@ static void mm_mknod(fuse_req_t req, fuse_ino_t parent_ino, const char *name, mo
 
 	if (refuse_change(req, parent) || is_mmstat_name(req, parent, name))
 		return;
-	if (mknodat(parent->fd, name, mode, rdev) == -1) {
+	if (mknodat(node_fd(parent), name, mode, rdev) == -1) {
 		fuse_reply_err(req, errno);
 		return;
 	}
@@ -336,7 +341,7 @@ static void mm_mkdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name, mo
 
 	if (refuse_change(req, parent) || is_mmstat_name(req, parent, name))
 		return;
-	if (mkdirat(parent->fd, name, mode) == -1) {
+	if (mkdirat(node_fd(parent), name, mode) == -1) {
 		fuse_reply_err(req, errno);
 		return;
 	}
@@ -349,7 +354,7 @@ static void mm_symlink(fuse_req_t req, const char *link, fuse_ino_t parent_ino, 
 
 	if (refuse_change(req, parent) || is_mmstat_name(req, parent, name))
 		return;
-	if (symlinkat(link, parent->fd, name) == -1) {
+	if (symlinkat(link, node_fd(parent), name) == -1) {
 		fuse_reply_err(req, errno);
 		return;
 	}
@@ -366,7 +371,7 @@ static void mm_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent_ino, const
 	    is_mmstat_name(req, parent, name))
 		return;
 	node_proc_path(node, proc, sizeof(proc));
-	if (linkat(AT_FDCWD, proc, parent->fd, name, AT_SYMLINK_FOLLOW) == -1) {
+	if (linkat(AT_FDCWD, proc, node_fd(parent), name, AT_SYMLINK_FOLLOW) == -1) {
 		fuse_reply_err(req, errno);
 		return;
 	}
@@ -388,8 +393,8 @@ static void mm_unlink(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
 
 	if (refuse_change(req, parent) || is_mmstat_name(req, parent, name))
 		return;
-	known = fstatat(parent->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
-	if (unlinkat(parent->fd, name, 0) == -1) {
+	known = fstatat(node_fd(parent), name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	if (unlinkat(node_fd(parent), name, 0) == -1) {
 		fuse_reply_err(req, errno);
 		return;
 	}
@@ -404,7 +409,7 @@ static void mm_rmdir(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
 
 	if (refuse_change(req, parent) || is_mmstat_name(req, parent, name))
 		return;
-	fuse_reply_err(req, unlinkat(parent->fd, name, AT_REMOVEDIR) == -1 ? errno : 0);
+	fuse_reply_err(req, unlinkat(node_fd(parent), name, AT_REMOVEDIR) == -1 ? errno : 0);
 }
 
 static void mm_rename(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
@@ -418,8 +423,8 @@ static void mm_rename(fuse_req_t req, fuse_ino_t parent_ino, const char *name,
 	    is_mmstat_name(req, parent, name) || is_mmstat_name(req, newparent, newname))
 		return;
 	known = !(flags & RENAME_EXCHANGE) &&
-		fstatat(newparent->fd, newname, &replaced, AT_SYMLINK_NOFOLLOW) == 0;
-	if (renameat2(parent->fd, name, newparent->fd, newname, flags) == -1) {
+		fstatat(node_fd(newparent), newname, &replaced, AT_SYMLINK_NOFOLLOW) == 0;
+	if (renameat2(node_fd(parent), name, node_fd(newparent), newname, flags) == -1) {
 		fuse_reply_err(req, errno);
 		return;
 	}
@@ -474,7 +479,7 @@ static int open_handle(fuse_req_t req, struct node *node, struct fuse_file_info 
 	if (!h)
 		return -ENOMEM;
 	relpath_of(fs, node, &rel);
-	err = engine_open(fs->engine, node->fd, rel.buf, want_write, &h->mapping);
+	err = engine_open(fs->engine, node_fd(node), rel.buf, want_write, &h->mapping);
 	strbuf_release(&rel);
 	if (err)
 		goto out_free;
@@ -523,7 +528,8 @@ static void mm_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name, m
 
 	if (refuse_change(req, parent) || is_mmstat_name(req, parent, name))
 		return;
-	fd = openat(parent->fd, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, mode);
+	fd = openat(node_fd(parent), name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW,
+		    mode);
 	if (fd == -1) {
 		fuse_reply_err(req, errno);
 		return;
@@ -533,14 +539,14 @@ static void mm_create(fuse_req_t req, fuse_ino_t parent_ino, const char *name, m
 	if (!err)
 		err = node_lookup_backing(mmapfs_of(req), parent, name, &e);
 	if (err) {
-		(void)unlinkat(parent->fd, name, 0);
+		(void)unlinkat(node_fd(parent), name, 0);
 		fuse_reply_err(req, -err);
 		return;
 	}
 	err = open_handle(req, node_of(mmapfs_of(req), e.ino), fi);
 	if (err) {
 		node_unref(mmapfs_of(req), node_of(mmapfs_of(req), e.ino), 1);
-		(void)unlinkat(parent->fd, name, 0);
+		(void)unlinkat(node_fd(parent), name, 0);
 		fuse_reply_err(req, -err);
 		return;
 	}
@@ -641,7 +647,7 @@ static void mm_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	fd = openat(node->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = openat(node_fd(node), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd == -1 || !(d->dir = fdopendir(fd))) {
 		int err = errno;
 
@@ -812,9 +818,9 @@ static void mm_statfs(fuse_req_t req, fuse_ino_t ino)
 	struct node *node = req_node(req, ino);
 	struct statvfs sv;
 
-	if (mmstat_is_virtual(node) || node->fd < 0)
+	if (mmstat_is_virtual(node))
 		node = &mmapfs_of(req)->root;
-	if (fstatvfs(node->fd, &sv) == -1) {
+	if (fstatvfs(node_fd(node), &sv) == -1) {
 		fuse_reply_err(req, errno);
 		return;
 	}
@@ -826,7 +832,7 @@ static bool xattr_target(fuse_req_t req, struct node *node, char *proc, size_t l
 {
 	struct stat st;
 
-	if (mmstat_is_virtual(node) || node->fd < 0) {
+	if (mmstat_is_virtual(node)) {
 		fuse_reply_err(req, ENOTSUP);
 		return false;
 	}
