@@ -53,6 +53,7 @@ struct mapping {
 
 	uint64_t opens, reads, read_bytes, writes, write_bytes, remaps;
 	int64_t last_access_ns;
+	int64_t atime_checked_sec; /* when reads last considered updating atime */
 
 	/* cow mode (size_lock): addr maps the file read-only; private pages live in the
 	 * anonymous overlay at the same offsets */

@@ -610,9 +610,15 @@ static void mapping_read_atime(struct mapping *m)
 	struct timespec now;
 	struct stat st;
 
-	if (m->engine->cfg.access != ENGINE_ACCESS_RW || fstat(m->fd, &st) == -1)
+	if (m->engine->cfg.access != ENGINE_ACCESS_RW)
 		return;
+	/* one look a second is plenty for a rule about days: reads stay one fstat each */
 	clock_gettime(CLOCK_REALTIME_COARSE, &now);
+	if (LOAD(m->atime_checked_sec) == (int64_t)now.tv_sec)
+		return;
+	STORE(m->atime_checked_sec, (int64_t)now.tv_sec);
+	if (fstat(m->fd, &st) == -1)
+		return;
 	if (st.st_atim.tv_sec > st.st_mtim.tv_sec ||
 	    (st.st_atim.tv_sec == st.st_mtim.tv_sec && st.st_atim.tv_nsec > st.st_mtim.tv_nsec))
 		if (st.st_ctim.tv_sec <= st.st_atim.tv_sec &&
