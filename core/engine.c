@@ -809,6 +809,8 @@ int mapping_read_begin(struct mapping *m, uint64_t offset, size_t size, struct m
 	return 0;
 }
 
+#define LARGE_FOLIO_BYTES (2ull << 20)
+
 static void mapping_drop_cache(struct mapping *m, uint64_t offset, uint64_t len)
 {
 	uint64_t page_size = residency_page_size(), size = LOAD(m->size);
@@ -816,7 +818,22 @@ static void mapping_drop_cache(struct mapping *m, uint64_t offset, uint64_t len)
 	uint64_t end = offset + len >= size ? engine_page_round_up(size) :
 					      (offset + len) / page_size * page_size;
 
-	if (start >= end || m->fd_path)
+	/*
+	 * A filesystem may cache in large folios (ext4: up to 2 MiB), and DONTNEED skips
+	 * a folio that sticks out of the range: also drop the 2 MiB blocks this reply
+	 * finished, from the start of the block it began in (a sequential reader has
+	 * been given the rest already).
+	 */
+	uint64_t block_start = offset / LARGE_FOLIO_BYTES * LARGE_FOLIO_BYTES;
+	uint64_t block_end = (offset + len) / LARGE_FOLIO_BYTES * LARGE_FOLIO_BYTES;
+
+	if (m->fd_path)
+		return;
+	if (block_start < block_end) {
+		start = start < block_start ? start : block_start;
+		end = end > block_end ? end : block_end;
+	}
+	if (start >= end)
 		return;
 	/* our page-table entries would keep the pages: drop them, then the pages */
 	pthread_rwlock_rdlock(&m->map_lock);

@@ -679,7 +679,7 @@ static size_t add_entry(fuse_req_t req, struct node *dir, struct dirent *ent, ch
 		memset(&e, 0, sizeof(e));
 		e.attr = st;
 	} else {
-		*err = node_lookup_backing(mmapfs_of(req), dir, ent->d_name, &e);
+		*err = -node_lookup_backing(mmapfs_of(req), dir, ent->d_name, &e); /* errno */
 		if (*err)
 			return 0;
 	}
