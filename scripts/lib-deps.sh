@@ -16,6 +16,7 @@ MMAPFS_DEB_PACKAGES=(
 	scdoc		# renders the man page (fs/mmapfs.1.scd)
 	dash		# scripts/mmstat is POSIX sh; its tests run it under dash
 	valgrind	# one memcheck pass of the daemon (tests/reliability)
+	bindfs		# a peer in scripts/bench (skipped with a note when absent)
 )
 
 # deps_missing: print the packages of MMAPFS_DEB_PACKAGES that are not installed, one a line.
