@@ -535,6 +535,7 @@ static int source_open(struct mmapfs *fs, struct node *target, struct residency_
 	struct stat st;
 
 	src->fd = -1;
+	src->size = 0;
 	src->mapping = engine_find(fs->engine, target->dev, target->ino);
 	if (src->mapping && mapping_fd(src->mapping) >= 0)
 		return 0;
