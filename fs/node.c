@@ -39,9 +39,9 @@ static int node_compare(const void *a, const void *b)
  * Descriptors. Every node would like an O_PATH fd (as in passthrough_ll), but a
  * find over 100,000 files would need 100,000 of them and RLIMIT_NOFILE cannot
  * always be raised (it takes CAP_SYS_RESOURCE). Nodes keep their fd while fewer
- * than fd_budget are kept; past that, a node keeps a file handle instead
- * (name_to_handle_at) and node_fd() opens it again for the call, into a small
- * per-thread ring. No operation uses more than a few node fds at once, so a ring
+ * than fd_budget (a quarter of RLIMIT_NOFILE) are kept; past that, a node keeps
+ * a file handle instead (name_to_handle_at) and node_fd() opens it again for the
+ * call, into a small per-thread ring. No operation uses more than a few node fds at once, so a ring
  * entry is only reused long after the call that asked for it has finished.
  */
 #define FD_RING 16
@@ -60,8 +60,9 @@ static void set_fd_budget(void)
 {
 	struct rlimit limit;
 
+	/* a quarter: each open file also costs its mapping's fd, and 10,000 may be open */
 	if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
-		fd_budget = limit.rlim_cur / 2;
+		fd_budget = limit.rlim_cur / 4;
 	else
 		fd_budget = 1ul << 20;
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # More files than the daemon may keep descriptors for: with RLIMIT_NOFILE at 256 the
-# daemon keeps O_PATH fds for 128 nodes and reopens the others from file handles.
+# daemon keeps O_PATH fds for 64 nodes and reopens the others from file handles.
 # Everything must keep working on the nodes past that budget.
 source "$(dirname "$0")/lib.sh"
 
