@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "mmapfs.h"
@@ -87,8 +88,9 @@ static void usage(const char *prog)
 	       "    -o single_copy           drop the backing file's pages once a read is\n"
 	       "                             replied: the page cache holds one copy, not two\n"
 	       "    -o max_idle_maps=N       mappings kept after their last close (default %u)\n"
-	       "    -o read_ahead_kb=N       kernel readahead on the mount, KiB (default %u;\n"
-	       "                             0 keeps the kernel's 128); needs root\n"
+	       "    -o read_ahead_kb=N       kernel readahead on the mount, KiB (default: the\n"
+	       "                             backing disk's, at least %u; 0 keeps the\n"
+	       "                             kernel's 128); needs root\n"
 	       "    -o attr_timeout=SECONDS  how long the kernel caches attributes (default 1)\n"
 	       "    -o entry_timeout=SECONDS how long the kernel caches names (default 1)\n"
 	       "    POLICY: normal|random|sequential, then '+'-joined extras: willneed,\n"
@@ -274,6 +276,31 @@ static int check_mountpoint(const char *path, struct mmapfs *fs)
 	return 0;
 }
 
+/*
+ * The default readahead on the mount: the backing device's own when it is larger
+ * than 1 MiB (the daemon's mapping reads ahead that much anyway, and more requests
+ * in flight stream a cold file at the disk's speed), else 1 MiB.
+ */
+static unsigned backing_read_ahead_kb(const char *backing)
+{
+	unsigned device_kb = 0;
+	char path[128];
+	struct stat st;
+	FILE *file;
+
+	if (stat(backing, &st) == -1)
+		return DEFAULT_READ_AHEAD_KB;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", major(st.st_dev),
+		 minor(st.st_dev));
+	file = fopen(path, "re");
+	if (file) {
+		if (fscanf(file, "%u", &device_kb) != 1)
+			device_kb = 0;
+		fclose(file);
+	}
+	return device_kb > DEFAULT_READ_AHEAD_KB ? device_kb : DEFAULT_READ_AHEAD_KB;
+}
+
 static int apply_options(struct options *opts, struct mmapfs *fs, struct fuse_args *args)
 {
 	unsigned max_idle = ENGINE_DEFAULT_MAX_IDLE_MAPS;
@@ -294,7 +321,7 @@ static int apply_options(struct options *opts, struct mmapfs *fs, struct fuse_ar
 	    build_rules(opts, fs) || check_backing(opts->backing_dir, fs))
 		return -1;
 	fs->mmstat_visible = opts->mmstat_visible;
-	fs->read_ahead_kb = DEFAULT_READ_AHEAD_KB;
+	fs->read_ahead_kb = backing_read_ahead_kb(fs->backing_path);
 	if (opts->read_ahead_kb &&
 	    parse_unsigned("read_ahead_kb", opts->read_ahead_kb, &fs->read_ahead_kb))
 		return -1;

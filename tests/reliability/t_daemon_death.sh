@@ -16,10 +16,10 @@ mount_fs
 check mkdir "$MNT/dir"
 put "$MNT/dir/file" "synced before the kill"
 check sync "$MNT/dir/file"
-head -c $((8 << 20)) /dev/urandom >"$BACKING/dir/big"
+head -c $((64 << 20)) /dev/urandom >"$BACKING/dir/big"
 
 # A client with a file open and its first page mapped across the kill; afterwards it
-# reads at 7 MiB, which nothing has cached.
+# reads at 60 MiB, which nothing has cached (readahead windows reach 8 MiB at most).
 timeout -k 5 60 "$PY" - "$MNT/dir/big" "$T/client.out" <<-'PYEOF' &
 	import errno, mmap, os, sys, time
 	path, out = sys.argv[1:3]
@@ -30,7 +30,7 @@ timeout -k 5 60 "$PY" - "$MNT/dir/big" "$T/client.out" <<-'PYEOF' &
 	while not os.path.exists(out + ".go"):
 	    time.sleep(0.02)
 	try:
-	    os.pread(fd, 10, 7 << 20)
+	    os.pread(fd, 10, 60 << 20)
 	    result = "read OK"
 	except OSError as e:
 	    result = errno.errorcode[e.errno]
