@@ -5,21 +5,11 @@
 # shellcheck disable=SC2016,SC2119
 # shellcheck source=tests/mount/lib.sh
 . "$(dirname "$0")/../mount/lib.sh"
+# shellcheck source=tests/mmstat/mmlib.sh
+. "$(dirname "$0")/mmlib.sh"
 
 MMTOOL=$(cd "$(dirname "$0")" && pwd -P)/mmtool.py
 MIB=$((1 << 20))
-BAD=
-
-bad()
-{
-	BAD+="  - $*"$'\n'
-	echo "not ok - $*" >&2
-}
-
-finish()
-{
-	[ -z "$BAD" ] || fail "contract violations:"$'\n'"$BAD"
-}
 
 # wr ENTRY BYTES_LITERAL: one write(2) to .mmstat/files/f.bin/ENTRY; prints OK, SHORT:N or
 # the errno name.

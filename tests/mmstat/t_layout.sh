@@ -7,28 +7,11 @@
 # shellcheck disable=SC2119
 # shellcheck source=tests/mount/lib.sh
 . "$(dirname "$0")/../mount/lib.sh"
+# shellcheck source=tests/mmstat/mmlib.sh
+. "$(dirname "$0")/mmlib.sh"
 
 MMTOOL=$(cd "$(dirname "$0")" && pwd -P)/mmtool.py
 PAGE=$(getconf PAGESIZE)
-BAD=
-
-# bad WHAT: record a contract violation and go on; the test fails at the end (finish).
-bad()
-{
-	BAD+="  - $*"$'\n'
-	echo "not ok - $*" >&2
-}
-
-finish()
-{
-	[ -z "$BAD" ] || fail "contract violations:"$'\n'"$BAD"
-}
-
-# kv KEY <<<TEXT: the value of "KEY: value"; status 1 when KEY is missing.
-kv()
-{
-	awk -v k="$1" 'index($0, k ": ") == 1 { print substr($0, length(k) + 3); f = 1 } END { exit !f }'
-}
 
 # write_errno WANT PATH BYTES_LITERAL WHAT: one write(2) fails with errno WANT.
 write_errno()

@@ -6,22 +6,12 @@
 # touch nothing of a 0600 root file.
 # shellcheck source=tests/mount/lib.sh
 . "$(dirname "$0")/../mount/lib.sh"
+# shellcheck source=tests/mmstat/mmlib.sh
+. "$(dirname "$0")/mmlib.sh"
 
 MMTOOL=$(cd "$(dirname "$0")" && pwd -P)/mmtool.py
 FSOP=$TESTS_DIR/fsop.py
 NOBODY_UID=65534
-BAD=
-
-bad()
-{
-	BAD+="  - $*"$'\n'
-	echo "not ok - $*" >&2
-}
-
-finish()
-{
-	[ -z "$BAD" ] || fail "contract violations:"$'\n'"$BAD"
-}
 
 command -v setpriv >/dev/null || skip "setpriv is missing"
 [ "$(id -u)" -eq 0 ] || skip "needs root (files of other owners, -o allow_other)"

@@ -6,37 +6,14 @@
 # file's policy for the life of the mount, and the behaviour follows.
 # shellcheck source=tests/mount/lib.sh
 . "$(dirname "$0")/../mount/lib.sh"
+# shellcheck source=tests/mmstat/mmlib.sh
+. "$(dirname "$0")/mmlib.sh"
 
 MMTOOL=$(cd "$(dirname "$0")" && pwd -P)/mmtool.py
 PAGE=$(getconf PAGESIZE)
 SIZE_MIB=256
 PAGES=$((SIZE_MIB * 1048576 / PAGE))
 RATIO=8
-BAD=
-
-bad()
-{
-	BAD+="  - $*"$'\n'
-	echo "not ok - $*" >&2
-}
-
-finish()
-{
-	[ -z "$BAD" ] || fail "contract violations:"$'\n'"$BAD"
-}
-
-expect()
-{
-	local what=$1
-
-	shift
-	if "$@"; then ok "$what"; else bad "$what${WHY:+ ($WHY)}"; fi
-}
-
-kv()
-{
-	awk -v k="$1" 'index($0, k ": ") == 1 { print substr($0, length(k) + 3); f = 1 } END { exit !f }'
-}
 
 fincore_pages()
 {

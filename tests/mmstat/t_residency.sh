@@ -6,6 +6,8 @@
 # shellcheck disable=SC2119
 # shellcheck source=tests/mount/lib.sh
 . "$(dirname "$0")/../mount/lib.sh"
+# shellcheck source=tests/mmstat/mmlib.sh
+. "$(dirname "$0")/mmlib.sh"
 
 MMTOOL=$(cd "$(dirname "$0")" && pwd -P)/mmtool.py
 PAGE=$(getconf PAGESIZE)
@@ -15,27 +17,6 @@ SIZE=$((SIZE_MIB * MIB))
 PAGES=$((SIZE / PAGE))
 # Tolerance between two residency readings taken a moment apart: 2% of the file.
 TOL=$((PAGES / 50))
-BAD=
-
-bad()
-{
-	BAD+="  - $*"$'\n'
-	echo "not ok - $*" >&2
-}
-
-finish()
-{
-	[ -z "$BAD" ] || fail "contract violations:"$'\n'"$BAD"
-}
-
-# expect WHAT CMD...: ok when CMD succeeds, else a violation "WHAT (WHY)".
-expect()
-{
-	local what=$1
-
-	shift
-	if "$@"; then ok "$what"; else bad "$what${WHY:+ ($WHY)}"; fi
-}
 
 # le A B / ge A B: numeric comparisons, also for one-decimal percentages.
 le()
@@ -46,11 +27,6 @@ le()
 ge()
 {
 	le "$2" "$1"
-}
-
-kv()
-{
-	awk -v k="$1" 'index($0, k ": ") == 1 { print substr($0, length(k) + 3); f = 1 } END { exit !f }'
 }
 
 # res FILE KEY: KEY of MNT/.mmstat/files/FILE/residency.

@@ -7,20 +7,10 @@
 # valid words, and nothing mounted.
 # shellcheck source=tests/mount/lib.sh
 . "$(dirname "$0")/../mount/lib.sh"
+# shellcheck source=tests/mmstat/mmlib.sh
+. "$(dirname "$0")/mmlib.sh"
 
-BAD=
 REFUSE_PID=
-
-bad()
-{
-	BAD+="  - $*"$'\n'
-	echo "not ok - $*" >&2
-}
-
-finish()
-{
-	[ -z "$BAD" ] || fail "contract violations:"$'\n'"$BAD"
-}
 
 # A daemon that should have refused to start but did: stop it before lib.sh's cleanup.
 stop_refused()
