@@ -324,8 +324,6 @@ static int mapping_ensure_open(struct mapping *m, int path_fd, bool want_write)
 	bool need_write = want_write && m->engine->cfg.access == ENGINE_ACCESS_RW;
 	int err = 0;
 
-	if (want_write && m->engine->cfg.access == ENGINE_ACCESS_RO)
-		return -EROFS;
 	pthread_mutex_lock(&m->size_lock);
 	if (m->fd < 0 || (need_write && !m->writable))
 		err = mapping_open_file(m, path_fd, want_write);
