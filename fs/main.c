@@ -22,6 +22,9 @@
 
 /* FUSE asks in 128 KiB pieces by default; 1 MiB requests need a 1 MiB readahead window. */
 #define DEFAULT_READ_AHEAD_KB 1024u
+/* attributes and names: 1 s, or 60 s where inotify reports outside changes (watch.c) */
+#define DEFAULT_TIMEOUT		1.0
+#define DEFAULT_WATCHED_TIMEOUT 60.0
 
 struct options {
 	char *backing_dir;
@@ -91,8 +94,10 @@ static void usage(const char *prog)
 	       "    -o read_ahead_kb=N       kernel readahead on the mount, KiB (default: the\n"
 	       "                             backing disk's, at least %u; 0 keeps the\n"
 	       "                             kernel's 128); needs root\n"
-	       "    -o attr_timeout=SECONDS  how long the kernel caches attributes (default 1)\n"
-	       "    -o entry_timeout=SECONDS how long the kernel caches names (default 1)\n"
+	       "    -o attr_timeout=SECONDS  how long the kernel caches attributes (default\n"
+	       "                             60 where a directory watch reports changes, else 1;\n"
+	       "                             given, it holds everywhere)\n"
+	       "    -o entry_timeout=SECONDS how long the kernel caches names (the same)\n"
 	       "    POLICY: normal|random|sequential, then '+'-joined extras: willneed,\n"
 	       "            populate, hugepage, nohugepage, cold, pageout, dontneed\n"
 	       "    -V, --version            print the version\n\n",
@@ -308,8 +313,8 @@ static int apply_options(struct options *opts, struct mmapfs *fs, struct fuse_ar
 	char *escaped = NULL, *fsname = NULL;
 	int err;
 
-	fs->attr_timeout = 1.0;
-	fs->entry_timeout = 1.0;
+	fs->attr_timeout = DEFAULT_TIMEOUT;
+	fs->entry_timeout = DEFAULT_TIMEOUT;
 	if (parse_access(opts->access, fs) ||
 	    (opts->max_idle_maps &&
 	     parse_unsigned("max_idle_maps", opts->max_idle_maps, &max_idle)) ||
@@ -320,6 +325,10 @@ static int apply_options(struct options *opts, struct mmapfs *fs, struct fuse_ar
 	    (opts->cow_limit && parse_size("cow_limit", opts->cow_limit, &cow_limit)) ||
 	    build_rules(opts, fs) || check_backing(opts->backing_dir, fs))
 		return -1;
+	/* a timeout the user gave holds everywhere; ours are longer where watches see changes */
+	fs->watched_attr_timeout = opts->attr_timeout ? fs->attr_timeout : DEFAULT_WATCHED_TIMEOUT;
+	fs->watched_entry_timeout = opts->entry_timeout ? fs->entry_timeout :
+							  DEFAULT_WATCHED_TIMEOUT;
 	fs->mmstat_visible = opts->mmstat_visible;
 	fs->read_ahead_kb = backing_read_ahead_kb(fs->backing_path);
 	if (opts->read_ahead_kb &&

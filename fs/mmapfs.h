@@ -36,9 +36,18 @@ struct node {
 	ino_t ino;
 	int fd;			    /* O_PATH, or -1: then @handle reopens it (node_fd()) */
 	struct file_handle *handle; /* NULL while @fd is kept */
+	uint64_t serial;	    /* unique per backing node, for node_fd()'s ring */
 	struct node *target;
 	unsigned entry;
 	uint64_t refs;
+	/*
+	 * Outside changes the watcher reports (watch.c): @dir_watched when this
+	 * directory has an inotify watch (@dir_wd); @covered when changes to this
+	 * node's attributes reach us, so the kernel may keep them longer.
+	 */
+	bool dir_watched;
+	bool covered;
+	int dir_wd;
 };
 
 struct mmapfs {
@@ -48,8 +57,10 @@ struct mmapfs {
 	const char *access_name;
 	char *backing_path; /* realpath of BACKING_DIR, for relative paths */
 	size_t backing_path_len;
-	double attr_timeout;
+	double attr_timeout; /* nodes the watcher does not cover */
 	double entry_timeout;
+	double watched_attr_timeout; /* covered nodes: outside changes invalidate them */
+	double watched_entry_timeout;
 	bool mmstat_visible;
 	unsigned read_ahead_kb; /* 0: leave the kernel's default */
 	char *mountpoint;	/* canonical, resolved before mounting */
@@ -85,6 +96,10 @@ struct node *node_get_virtual(struct mmapfs *fs, enum node_kind kind, struct nod
 			      unsigned entry);
 void node_unref(struct mmapfs *fs, struct node *node, uint64_t count);
 int node_stat(struct node *node, struct stat *st);
+/** node_find() - the backing node of (@dev, @ino) with one more reference, or NULL. */
+struct node *node_find(struct mmapfs *fs, dev_t dev, ino_t ino);
+/** node_attr_timeout() - how long the kernel may keep @node's attributes. */
+double node_attr_timeout(const struct mmapfs *fs, const struct node *node);
 /**
  * node_fd() - an O_PATH fd of a backing node for the current call: its own, or one
  * reopened from its file handle that stays valid until this thread has asked for
@@ -106,6 +121,10 @@ void notify_stop(struct mmapfs *fs);
 void notify_inval(struct mmapfs *fs, struct node *node);
 /** notify_inval_wait() - the same, waiting up to @timeout_ms for it to be done. */
 void notify_inval_wait(struct mmapfs *fs, struct node *node, unsigned timeout_ms);
+/** notify_inval_attr() - queue an invalidation of @node's cached attributes only. */
+void notify_inval_attr(struct mmapfs *fs, struct node *node);
+/** notify_inval_entry() - queue an invalidation of the kernel's entry @name in @dir. */
+void notify_inval_entry(struct mmapfs *fs, struct node *dir, const char *name);
 
 /* watch.c: backing files changed by others while open */
 int watch_start(struct mmapfs *fs);
@@ -114,6 +133,12 @@ void watch_stop(struct mmapfs *fs);
 int watch_add(struct mmapfs *fs, struct node *node);
 /** watch_remove() - one handle fewer on watch @wd. */
 void watch_remove(struct mmapfs *fs, int wd);
+/** watch_dir_add() - watch directory @dir's entries; sets dir_watched on success. */
+void watch_dir_add(struct mmapfs *fs, struct node *dir);
+/** watch_dir_remove() - stop watching @dir (about to be freed). */
+void watch_dir_remove(struct node *dir);
+/** watch_reliable() - false once the kernel dropped events (queue overflow). */
+bool watch_reliable(void);
 
 /* mmstat.c: the /.mmstat tree */
 bool mmstat_is_virtual(const struct node *node);

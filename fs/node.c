@@ -52,8 +52,10 @@ static unsigned long kept_fds; /* nodes_lock */
 static unsigned long fd_budget = 1000;
 static __thread struct {
 	const struct node *node;
+	uint64_t serial; /* a freed node's address may come back for another file */
 	int fd;
 } fd_ring[FD_RING];
+static uint64_t next_serial = 1; /* atomics */
 static __thread unsigned fd_ring_next;
 
 static void set_fd_budget(void)
@@ -75,7 +77,8 @@ int node_fd(const struct node *node)
 	if (node->fd >= 0 || !node->handle)
 		return node->fd;
 	for (i = 0; i < FD_RING; i++)
-		if (fd_ring[i].node == node && fd_ring[i].fd >= 0)
+		if (fd_ring[i].node == node && fd_ring[i].serial == node->serial &&
+		    fd_ring[i].fd >= 0)
 			return fd_ring[i].fd;
 	fd = open_by_handle_at(mount_fd, node->handle, O_PATH | O_CLOEXEC);
 	if (fd == -1)
@@ -84,11 +87,12 @@ int node_fd(const struct node *node)
 	if (fd_ring[slot].fd > 0)
 		close(fd_ring[slot].fd);
 	fd_ring[slot].node = node;
+	fd_ring[slot].serial = node->serial;
 	fd_ring[slot].fd = fd;
 	return fd;
 }
 
-/* Forget ring entries of a node about to be freed (its address may come back). */
+/* Forget this thread's ring entries of a node about to be freed (others check serials). */
 static void ring_forget(const struct node *node)
 {
 	unsigned i;
@@ -206,8 +210,6 @@ int node_lookup_backing(struct mmapfs *fs, struct node *parent, const char *name
 	int fd, err;
 
 	memset(e, 0, sizeof(*e));
-	e->attr_timeout = fs->attr_timeout;
-	e->entry_timeout = fs->entry_timeout;
 	fd = openat(node_fd(parent), name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1)
 		return -errno;
@@ -222,6 +224,7 @@ int node_lookup_backing(struct mmapfs *fs, struct node *parent, const char *name
 	if (fresh) {
 		*fresh = key;
 		fresh->fd = fd;
+		fresh->serial = __atomic_fetch_add(&next_serial, 1, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_lock(&fs->nodes_lock);
 	node = node_find_or_insert(fs, &key, fresh);
@@ -240,9 +243,38 @@ int node_lookup_backing(struct mmapfs *fs, struct node *parent, const char *name
 	}
 	if (!node)
 		return -ENOMEM;
+	if (node == fresh && S_ISDIR(e->attr.st_mode))
+		watch_dir_add(fs, node);
+	/* a second name elsewhere could change it where no watch of ours sees */
+	node->covered = S_ISDIR(e->attr.st_mode) ? node->dir_watched :
+						   parent->dir_watched && e->attr.st_nlink == 1;
 	e->ino = node_id(fs, node);
+	e->attr_timeout = node_attr_timeout(fs, node);
+	e->entry_timeout = parent->dir_watched && watch_reliable() ? fs->watched_entry_timeout :
+								     fs->entry_timeout;
 	engine_fix_stat(fs->engine, &e->attr);
 	return 0;
+}
+
+double node_attr_timeout(const struct mmapfs *fs, const struct node *node)
+{
+	return node->covered && watch_reliable() ? fs->watched_attr_timeout : fs->attr_timeout;
+}
+
+struct node *node_find(struct mmapfs *fs, dev_t dev, ino_t ino)
+{
+	struct node key = { .kind = NODE_BACKING, .dev = dev, .ino = ino }, **found, *node = NULL;
+
+	if (dev == fs->root.dev && ino == fs->root.ino)
+		return &fs->root; /* never freed: no reference needed */
+	pthread_mutex_lock(&fs->nodes_lock);
+	found = tfind(&key, &fs->nodes, node_compare);
+	if (found) {
+		node = *found;
+		node->refs++;
+	}
+	pthread_mutex_unlock(&fs->nodes_lock);
+	return node;
 }
 
 struct node *node_get_virtual(struct mmapfs *fs, enum node_kind kind, struct node *target,
@@ -284,6 +316,8 @@ void node_unref(struct mmapfs *fs, struct node *node, uint64_t count)
 	if (node->kind != NODE_BACKING && node->target != &fs->root)
 		target = node->target;
 	pthread_mutex_unlock(&fs->nodes_lock);
+	if (node->dir_watched)
+		watch_dir_remove(node);
 	node_free(node);
 	if (target)
 		node_unref(fs, target, 1);

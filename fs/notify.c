@@ -6,12 +6,21 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "mmapfs.h"
 
+enum notify_kind {
+	INVAL_DATA,  /* the file's cached pages and attributes */
+	INVAL_ATTR,  /* attributes only */
+	INVAL_ENTRY, /* the name @name in directory @node */
+};
+
 struct notify_item {
+	enum notify_kind kind;
 	struct node *node; /* holds a reference until notified */
+	char *name;	   /* INVAL_ENTRY */
 	struct notify_item *next;
 	bool waited; /* a caller waits for it: it frees the item once done */
 	bool done;
@@ -25,6 +34,32 @@ static struct notify_item *queue_head, *queue_tail;
 static bool stopping;
 static pthread_t notify_thread;
 static bool started;
+
+static void notify_one(struct mmapfs *fs, const struct notify_item *item)
+{
+	fuse_ino_t ino = node_id(fs, item->node);
+
+	/* -ENOENT: the kernel forgot the inode or name already, nothing is cached */
+	switch (item->kind) {
+	case INVAL_DATA:
+		(void)fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+		break;
+	case INVAL_ATTR: /* a negative offset: attributes, no pages */
+		(void)fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+		break;
+	case INVAL_ENTRY:
+		/*
+		 * Expire rather than invalidate: invalidating a dentry detaches whatever
+		 * is mounted on it, and the event may be about a directory someone has
+		 * since mounted over. Kernels before 6.2 only know invalidation.
+		 */
+		if (fuse_lowlevel_notify_expire_entry(fs->se, ino, item->name, strlen(item->name),
+						      FUSE_LL_EXPIRE_ONLY) == -ENOSYS)
+			(void)fuse_lowlevel_notify_inval_entry(fs->se, ino, item->name,
+							       strlen(item->name));
+		break;
+	}
+}
 
 static void *notify_main(void *arg)
 {
@@ -42,9 +77,10 @@ static void *notify_main(void *arg)
 		if (!queue_head)
 			queue_tail = NULL;
 		pthread_mutex_unlock(&queue_lock);
-		/* -ENOENT: the kernel forgot the inode already, nothing is cached */
-		(void)fuse_lowlevel_notify_inval_inode(fs->se, node_id(fs, item->node), 0, 0);
+		notify_one(fs, item);
 		node_unref(fs, item->node, 1);
+		free(item->name);
+		item->name = NULL;
 		pthread_mutex_lock(&queue_lock);
 		if (item->waited && !item->abandoned) {
 			item->done = true;
@@ -82,18 +118,25 @@ void notify_stop(struct mmapfs *fs)
 	while ((item = queue_head)) {
 		queue_head = item->next;
 		node_unref(fs, item->node, 1);
+		free(item->name);
 		if (!item->waited || item->abandoned)
 			free(item);
 	}
 	queue_tail = NULL;
 }
 
-static struct notify_item *notify_queue(struct mmapfs *fs, struct node *node, bool waited)
+static struct notify_item *notify_queue(struct mmapfs *fs, struct node *node, bool waited,
+					enum notify_kind kind, const char *name)
 {
 	struct notify_item *item = calloc(1, sizeof(*item));
 
+	if (item && name && !(item->name = strdup(name))) {
+		free(item);
+		item = NULL;
+	}
 	if (!item)
-		return NULL; /* the cache then expires with the next changed attributes */
+		return NULL; /* the cache then expires with its timeout */
+	item->kind = kind;
 	item->waited = waited;
 	pthread_mutex_lock(&fs->nodes_lock);
 	node->refs++;
@@ -112,7 +155,17 @@ static struct notify_item *notify_queue(struct mmapfs *fs, struct node *node, bo
 
 void notify_inval(struct mmapfs *fs, struct node *node)
 {
-	(void)notify_queue(fs, node, false);
+	(void)notify_queue(fs, node, false, INVAL_DATA, NULL);
+}
+
+void notify_inval_attr(struct mmapfs *fs, struct node *node)
+{
+	(void)notify_queue(fs, node, false, INVAL_ATTR, NULL);
+}
+
+void notify_inval_entry(struct mmapfs *fs, struct node *dir, const char *name)
+{
+	(void)notify_queue(fs, dir, false, INVAL_ENTRY, name);
 }
 
 /*
@@ -122,7 +175,7 @@ void notify_inval(struct mmapfs *fs, struct node *node)
  */
 void notify_inval_wait(struct mmapfs *fs, struct node *node, unsigned timeout_ms)
 {
-	struct notify_item *item = notify_queue(fs, node, true);
+	struct notify_item *item = notify_queue(fs, node, true, INVAL_DATA, NULL);
 	struct timespec deadline;
 
 	if (!item)

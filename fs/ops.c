@@ -136,7 +136,7 @@ static void mm_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	engine_fix_stat(mmapfs_of(req)->engine, &st);
-	fuse_reply_attr(req, &st, mmapfs_of(req)->attr_timeout);
+	fuse_reply_attr(req, &st, node_attr_timeout(mmapfs_of(req), node));
 }
 
 static int set_size(fuse_req_t req, struct node *node, off_t size, struct fuse_file_info *fi)
@@ -659,6 +659,14 @@ static void mm_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	d->is_root = node == &fs->root;
 	fi->fh = (uint64_t)(uintptr_t)d;
+	/*
+	 * Let the kernel keep the listing across opens: at each opendir it checks the
+	 * directory's mtime (refreshed like any attribute, auto_inval_data) and its own
+	 * change counter (creations through the mount) and lists afresh when either
+	 * moved. A warm walk then sends no READDIRPLUS at all.
+	 */
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
 	fuse_reply_open(req, fi);
 }
 
