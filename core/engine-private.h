@@ -41,6 +41,11 @@ struct mapping {
 	struct policy_error policy_error;
 	uint64_t locked_bytes;
 
+	/* single_copy: pages replied since their 2 MiB block was last dropped, a bit each */
+	pthread_mutex_t replied_lock;
+	unsigned char *replied;
+	size_t replied_len;
+
 	/* what the kernel's cache of the mount file was last known to match */
 	bool seen_valid;
 	off_t seen_size;

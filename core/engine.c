@@ -124,7 +124,9 @@ static void mapping_free(struct mapping *m)
 {
 	mapping_unmap(m);
 	pthread_mutex_destroy(&m->size_lock);
+	pthread_mutex_destroy(&m->replied_lock);
 	pthread_rwlock_destroy(&m->map_lock);
+	free(m->replied);
 	free(m->relpath);
 	free(m);
 }
@@ -187,6 +189,7 @@ static struct mapping *mapping_new(struct engine *e, dev_t dev, ino_t ino, const
 	m->ino = ino;
 	m->fd = -1;
 	pthread_mutex_init(&m->size_lock, NULL);
+	pthread_mutex_init(&m->replied_lock, NULL);
 	pthread_rwlock_init(&m->map_lock, NULL);
 	m->policy = e->cfg.rules ? rules_match(e->cfg.rules, m->relpath) : POLICY_DEFAULT;
 	return m;
@@ -304,9 +307,20 @@ static int mapping_open_file(struct mapping *m, int path_fd, bool want_write)
 		m->map_len = 0;
 		pthread_rwlock_unlock(&m->map_lock);
 	}
-	if (m->fd >= 0)
-		close(m->fd);
-	m->fd = fd;
+	if (m->fd >= 0) {
+		/*
+		 * Readers use m->fd without size_lock (fstat for the size): switch the
+		 * number over to the new file atomically rather than close it under them.
+		 */
+		if (dup3(fd, m->fd, O_CLOEXEC) == -1) {
+			err = -errno;
+			close(fd);
+			return err;
+		}
+		close(fd);
+	} else {
+		m->fd = fd;
+	}
 	m->writable = (open_flags(m->engine, want_write) & O_ACCMODE) == O_RDWR;
 	m->fd_path = !S_ISREG(st.st_mode);
 	m->holes_allocate = holes_allocate(fd);
@@ -378,13 +392,20 @@ static void engine_unref_locked(struct engine *e, struct mapping *m)
 	}
 }
 
+static void drop_all_backing(struct mapping *m);
+
 void engine_close(struct engine *e, struct mapping *m)
 {
+	bool last;
+
 	pthread_mutex_lock(&e->lock);
 	if (m->open_handles)
 		m->open_handles--;
-	engine_unref_locked(e, m);
+	last = !m->open_handles;
 	pthread_mutex_unlock(&e->lock);
+	if (last && e->cfg.single_copy)
+		drop_all_backing(m);
+	engine_put(e, m);
 }
 
 void engine_put(struct engine *e, struct mapping *m)
@@ -809,6 +830,103 @@ int mapping_read_begin(struct mapping *m, uint64_t offset, size_t size, struct m
 
 #define LARGE_FOLIO_BYTES (2ull << 20)
 
+/* Drop [start, end) from our mapping's page tables (they would keep the pages), then the cache. */
+static void drop_range(struct mapping *m, uint64_t start, uint64_t end)
+{
+	pthread_rwlock_rdlock(&m->map_lock);
+	if (m->addr && end <= m->map_len)
+		(void)madvise((char *)m->addr + start, end - start, MADV_DONTNEED);
+	pthread_rwlock_unlock(&m->map_lock);
+	(void)posix_fadvise(m->fd, (off_t)start, (off_t)(end - start), POSIX_FADV_DONTNEED);
+}
+
+/* Make the replied-pages bitmap cover @pages pages (replied_lock held). */
+static bool replied_grow(struct mapping *m, uint64_t pages)
+{
+	size_t bytes = (size_t)((pages + 7) / 8), grown = 2 * m->replied_len;
+	unsigned char *bits;
+
+	if (bytes <= m->replied_len)
+		return true;
+	if (grown < bytes)
+		grown = bytes;
+	bits = realloc(m->replied, grown);
+	if (!bits)
+		return false;
+	memset(bits + m->replied_len, 0, grown - m->replied_len);
+	m->replied = bits;
+	m->replied_len = grown;
+	return true;
+}
+
+static bool replied_all(const unsigned char *bits, uint64_t first, uint64_t end)
+{
+	for (; first < end; first++)
+		if (!(bits[first / 8] & (1u << (first % 8))))
+			return false;
+	return true;
+}
+
+static void replied_set(unsigned char *bits, uint64_t first, uint64_t end, bool on)
+{
+	for (; first < end; first++) {
+		if (on)
+			bits[first / 8] |= (unsigned char)(1u << (first % 8));
+		else
+			bits[first / 8] &= (unsigned char)~(1u << (first % 8));
+	}
+}
+
+/*
+ * A filesystem may cache in large folios (ext4: up to 2 MiB), and DONTNEED skips a
+ * folio that sticks out of the range; the thread pool also replies neighbouring
+ * requests out of order. So remember which pages of each 2 MiB block were replied,
+ * and drop the whole block once every page of it was (then forget it: a later
+ * re-read starts over).
+ */
+static void drop_replied_blocks(struct mapping *m, uint64_t offset, uint64_t len, uint64_t size)
+{
+	uint64_t page_size = residency_page_size(), block_pages = LARGE_FOLIO_BYTES / page_size;
+	uint64_t first = offset / page_size, end = (offset + len + page_size - 1) / page_size;
+	uint64_t size_pages = (size + page_size - 1) / page_size, block;
+
+	uint64_t last_block_end = (end + block_pages - 1) / block_pages * block_pages;
+
+	pthread_mutex_lock(&m->replied_lock);
+	/* cover the whole last block: its pages past the reply are looked at too */
+	if (!replied_grow(m, last_block_end)) {
+		pthread_mutex_unlock(&m->replied_lock);
+		return;
+	}
+	replied_set(m->replied, first, end, true);
+	for (block = first / block_pages; block * block_pages < end; block++) {
+		uint64_t bfirst = block * block_pages, bend = bfirst + block_pages;
+
+		if (bend > size_pages)
+			bend = size_pages;
+		if (bend <= bfirst || !replied_all(m->replied, bfirst, bend))
+			continue;
+		replied_set(m->replied, bfirst, bend, false);
+		drop_range(m, bfirst * page_size, bend * page_size);
+	}
+	pthread_mutex_unlock(&m->replied_lock);
+}
+
+/*
+ * At the last close under single_copy, drop whatever of the backing file is still
+ * cached: read-around pages no reply covered, blocks a re-read brought back.
+ */
+static void drop_all_backing(struct mapping *m)
+{
+	if (m->fd < 0 || m->fd_path || is_cow(m))
+		return;
+	pthread_mutex_lock(&m->replied_lock);
+	if (m->replied)
+		memset(m->replied, 0, m->replied_len);
+	pthread_mutex_unlock(&m->replied_lock);
+	drop_range(m, 0, engine_page_round_up(LOAD(m->size)));
+}
+
 static void mapping_drop_cache(struct mapping *m, uint64_t offset, uint64_t len)
 {
 	uint64_t page_size = residency_page_size(), size = LOAD(m->size);
@@ -816,29 +934,12 @@ static void mapping_drop_cache(struct mapping *m, uint64_t offset, uint64_t len)
 	uint64_t end = offset + len >= size ? engine_page_round_up(size) :
 					      (offset + len) / page_size * page_size;
 
-	/*
-	 * A filesystem may cache in large folios (ext4: up to 2 MiB), and DONTNEED skips
-	 * a folio that sticks out of the range: also drop the 2 MiB blocks this reply
-	 * finished, from the start of the block it began in (a sequential reader has
-	 * been given the rest already).
-	 */
-	uint64_t block_start = offset / LARGE_FOLIO_BYTES * LARGE_FOLIO_BYTES;
-	uint64_t block_end = (offset + len) / LARGE_FOLIO_BYTES * LARGE_FOLIO_BYTES;
-
 	if (m->fd_path)
 		return;
-	if (block_start < block_end) {
-		start = start < block_start ? start : block_start;
-		end = end > block_end ? end : block_end;
-	}
-	if (start >= end)
-		return;
-	/* our page-table entries would keep the pages: drop them, then the pages */
-	pthread_rwlock_rdlock(&m->map_lock);
-	if (m->addr && end <= m->map_len)
-		(void)madvise((char *)m->addr + start, end - start, MADV_DONTNEED);
-	pthread_rwlock_unlock(&m->map_lock);
-	(void)posix_fadvise(m->fd, (off_t)start, (off_t)(end - start), POSIX_FADV_DONTNEED);
+	/* the replied pages at once: enough where the cache holds small folios */
+	if (start < end)
+		drop_range(m, start, end);
+	drop_replied_blocks(m, offset, len, size);
 }
 
 void mapping_read_end(struct mapping *m, struct mapping_slice *slice)
