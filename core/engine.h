@@ -173,7 +173,9 @@ int mapping_read_begin(struct mapping *m, uint64_t offset, size_t size, struct m
 /**
  * mapping_read_end() - after the reply: unlock and drop the reference. With
  * single_copy, the backing file's clean pages wholly inside the slice (or to EOF)
- * leave the page cache: the kernel's copy of the mount file is the one kept.
+ * leave the page cache, and so does each 2 MiB block once every page of it was
+ * replied (in any order): the kernel's copy of the mount file is the one kept.
+ * The last engine_close() drops whatever of the file is still cached.
  */
 void mapping_read_end(struct mapping *m, struct mapping_slice *slice);
 

@@ -1348,6 +1348,74 @@ static void test_touch_and_evict(void **state)
 	engine_free(engine);
 }
 
+/* Bytes of [@offset, @offset+@len) of @path in the page cache (mincore of our own mapping). */
+static uint64_t cached_bytes(const char *path, uint64_t offset, size_t len)
+{
+	size_t pages = len / page_bytes(), i;
+	unsigned char *vec = calloc(pages, 1);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	uint64_t resident = 0;
+	void *addr;
+
+	assert_non_null(vec);
+	assert_true(fd >= 0);
+	addr = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, (off_t)offset);
+	assert_true(addr != MAP_FAILED);
+	assert_int_equal(mincore(addr, len, vec), 0);
+	for (i = 0; i < pages; i++)
+		resident += (vec[i] & 1) ? page_bytes() : 0;
+	munmap(addr, len);
+	close(fd);
+	free(vec);
+	return resident;
+}
+
+/*
+ * single_copy: a 2 MiB block leaves the backing file's cache once all its pages were
+ * replied, whatever their order, and not before; the last close drops the rest.
+ */
+static void test_single_copy_blocks(void **state)
+{
+	struct engine_config cfg = { .access = ENGINE_ACCESS_RW,
+				     .max_idle_maps = ENGINE_DEFAULT_MAX_IDLE_MAPS,
+				     .single_copy = true };
+	struct engine *engine = NULL;
+	struct mapping *mapping;
+	char path[PATH_MAX], *buf = malloc(4 * MIB);
+	int fd;
+
+	assert_non_null(buf);
+	if (unit_on_tmpfs(((struct unit_dir *)*state)->path)) {
+		print_message("tmpfs: its pages cannot be dropped; skipping\n");
+		free(buf);
+		skip();
+	}
+	assert_int_equal(engine_new(&cfg, &engine), 0);
+	unit_create_pattern_file(unit_path(*state, "single", path), 4 * MIB);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(residency_evict(fd, 0, 0), 0); /* written back: dirty pages stay */
+	assert_int_equal(close(fd), 0);
+	pread_file(path, buf, 4 * MIB, 0); /* all of it cached, clean */
+	assert_true(cached_bytes(path, 0, 4 * MIB) >= 4 * MIB * 9 / 10);
+	mapping = open_file(engine, path, "single", false);
+
+	/* the second half of block 0 first: the first half was not replied, so it stays */
+	assert_int_equal(read_len(mapping, MIB, MIB), MIB);
+	if (cached_bytes(path, 0, MIB) < MIB * 9 / 10)
+		fail_msg("the unreplied first MiB was dropped: %" PRIu64 " bytes cached",
+			 cached_bytes(path, 0, MIB));
+	/* now block 0 is complete: all of it goes, block 1 (never replied) stays */
+	assert_int_equal(read_len(mapping, 0, MIB), MIB);
+	assert_int_equal(cached_bytes(path, 0, 2 * MIB), 0);
+	assert_true(cached_bytes(path, 2 * MIB, 2 * MIB) >= 2 * MIB * 9 / 10);
+	/* the last close drops what no reply covered */
+	engine_close(engine, mapping);
+	assert_int_equal(cached_bytes(path, 0, 4 * MIB), 0);
+	engine_free(engine);
+	free(buf);
+}
+
 /* AddressSanitizer turns mlock() into a no-op returning 0: nothing stays locked. */
 #ifdef __SANITIZE_ADDRESS__
 #define UNIT_MLOCK_IS_NOOP 1
@@ -1421,6 +1489,7 @@ int main(void)
 		DIR_TEST(test_set_policy_before_open),
 		DIR_TEST(test_rules_pick_policy),
 		DIR_TEST(test_touch_and_evict),
+		DIR_TEST(test_single_copy_blocks),
 		DIR_TEST(test_lock_unlock),
 	};
 #undef DIR_TEST
