@@ -916,15 +916,33 @@ static void drop_replied_blocks(struct mapping *m, uint64_t offset, uint64_t len
  * At the last close under single_copy, drop whatever of the backing file is still
  * cached: read-around pages no reply covered, blocks a re-read brought back.
  */
+#define SWEEP_RETRIES 3
+#define SWEEP_WAIT_US 10000
+
 static void drop_all_backing(struct mapping *m)
 {
+	uint64_t size = LOAD(m->size);
+	struct residency_info info;
+	int retry;
+
 	if (m->fd < 0 || m->fd_path || is_cow(m))
 		return;
 	pthread_mutex_lock(&m->replied_lock);
 	if (m->replied)
 		memset(m->replied, 0, m->replied_len);
 	pthread_mutex_unlock(&m->replied_lock);
-	drop_range(m, 0, engine_page_round_up(LOAD(m->size)));
+	/*
+	 * Pages still being read in (the mapping's last readahead) are locked, and
+	 * DONTNEED passes them by: look again a few times while clean pages remain.
+	 */
+	for (retry = 0;; retry++) {
+		drop_range(m, 0, engine_page_round_up(size));
+		if (retry == SWEEP_RETRIES || m->locked_bytes ||
+		    residency_count(m->fd, size, &info) ||
+		    info.resident_pages <= info.dirty_pages + info.writeback_pages)
+			break;
+		usleep(SWEEP_WAIT_US);
+	}
 }
 
 static void mapping_drop_cache(struct mapping *m, uint64_t offset, uint64_t len)
