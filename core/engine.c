@@ -118,6 +118,9 @@ static void mapping_unmap(struct mapping *m)
 	m->writable = false;
 	m->fd_path = false;
 	m->seen_valid = false;
+	free(m->replied); /* single_copy's record of replied pages no longer holds */
+	m->replied = NULL;
+	m->replied_len = 0;
 }
 
 static void mapping_free(struct mapping *m)
@@ -323,7 +326,7 @@ static int mapping_open_file(struct mapping *m, int path_fd, bool want_write)
 	}
 	m->writable = (open_flags(m->engine, want_write) & O_ACCMODE) == O_RDWR;
 	m->fd_path = !S_ISREG(st.st_mode);
-	m->holes_allocate = holes_allocate(fd);
+	m->holes_allocate = holes_allocate(m->fd); /* fd may be closed: swapped in */
 	STORE(m->size, (uint64_t)st.st_size);
 	if (m->fd_path || (st.st_size == 0 && m->engine->cfg.access != ENGINE_ACCESS_COW))
 		return 0;
@@ -882,16 +885,23 @@ static void replied_set(unsigned char *bits, uint64_t first, uint64_t end, bool 
  * folio that sticks out of the range; the thread pool also replies neighbouring
  * requests out of order. So remember which pages of each 2 MiB block were replied,
  * and drop the whole block once every page of it was (then forget it: a later
- * re-read starts over).
+ * re-read starts over). The bitmap covers the first REPLIED_MAX_BYTES of a file
+ * (2 MiB of bits); past that only the replied pages and the last close's sweep drop.
  */
+#define REPLIED_MAX_BYTES (64ull << 30)
+#define DROPS_PER_REPLY	  8
+
 static void drop_replied_blocks(struct mapping *m, uint64_t offset, uint64_t len, uint64_t size)
 {
 	uint64_t page_size = residency_page_size(), block_pages = LARGE_FOLIO_BYTES / page_size;
 	uint64_t first = offset / page_size, end = (offset + len + page_size - 1) / page_size;
 	uint64_t size_pages = (size + page_size - 1) / page_size, block;
-
 	uint64_t last_block_end = (end + block_pages - 1) / block_pages * block_pages;
+	uint64_t drops[DROPS_PER_REPLY][2];
+	unsigned count = 0, i;
 
+	if (last_block_end * page_size > REPLIED_MAX_BYTES)
+		return;
 	pthread_mutex_lock(&m->replied_lock);
 	/* cover the whole last block: its pages past the reply are looked at too */
 	if (!replied_grow(m, last_block_end)) {
@@ -899,7 +909,8 @@ static void drop_replied_blocks(struct mapping *m, uint64_t offset, uint64_t len
 		return;
 	}
 	replied_set(m->replied, first, end, true);
-	for (block = first / block_pages; block * block_pages < end; block++) {
+	for (block = first / block_pages; block * block_pages < end && count < DROPS_PER_REPLY;
+	     block++) {
 		uint64_t bfirst = block * block_pages, bend = bfirst + block_pages;
 
 		if (bend > size_pages)
@@ -907,8 +918,21 @@ static void drop_replied_blocks(struct mapping *m, uint64_t offset, uint64_t len
 		if (bend <= bfirst || !replied_all(m->replied, bfirst, bend))
 			continue;
 		replied_set(m->replied, bfirst, bend, false);
-		drop_range(m, bfirst * page_size, bend * page_size);
+		drops[count][0] = bfirst * page_size;
+		drops[count++][1] = bend * page_size;
 	}
+	pthread_mutex_unlock(&m->replied_lock);
+	/* outside the lock: other replies of this file need not wait for the drops */
+	for (i = 0; i < count; i++)
+		drop_range(m, drops[i][0], drops[i][1]);
+}
+
+/* Forget which pages were replied (the last close, or the mapping going away). */
+static void replied_forget(struct mapping *m)
+{
+	pthread_mutex_lock(&m->replied_lock);
+	if (m->replied)
+		memset(m->replied, 0, m->replied_len);
 	pthread_mutex_unlock(&m->replied_lock);
 }
 
@@ -921,26 +945,26 @@ static void drop_replied_blocks(struct mapping *m, uint64_t offset, uint64_t len
 
 static void drop_all_backing(struct mapping *m)
 {
-	uint64_t size = LOAD(m->size);
+	uint64_t size = LOAD(m->size), left = UINT64_MAX;
 	struct residency_info info;
 	int retry;
 
 	if (m->fd < 0 || m->fd_path || is_cow(m))
 		return;
-	pthread_mutex_lock(&m->replied_lock);
-	if (m->replied)
-		memset(m->replied, 0, m->replied_len);
-	pthread_mutex_unlock(&m->replied_lock);
+	replied_forget(m);
 	/*
 	 * Pages still being read in (the mapping's last readahead) are locked, and
-	 * DONTNEED passes them by: look again a few times while clean pages remain.
+	 * DONTNEED passes them by: look again a few times while the clean pages left
+	 * keep going down (another process's mapping may keep some for good).
 	 */
 	for (retry = 0;; retry++) {
 		drop_range(m, 0, engine_page_round_up(size));
 		if (retry == SWEEP_RETRIES || m->locked_bytes ||
 		    residency_count(m->fd, size, &info) ||
-		    info.resident_pages <= info.dirty_pages + info.writeback_pages)
+		    info.resident_pages <= info.dirty_pages + info.writeback_pages ||
+		    info.resident_pages >= left)
 			break;
+		left = info.resident_pages;
 		usleep(SWEEP_WAIT_US);
 	}
 }

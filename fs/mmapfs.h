@@ -98,6 +98,8 @@ void node_unref(struct mmapfs *fs, struct node *node, uint64_t count);
 int node_stat(struct node *node, struct stat *st);
 /** node_find() - the backing node of (@dev, @ino) with one more reference, or NULL. */
 struct node *node_find(struct mmapfs *fs, dev_t dev, ino_t ino);
+/** node_invalidate_all() - have the kernel drop every backing node's attributes, and listings. */
+void node_invalidate_all(struct mmapfs *fs);
 /** node_attr_timeout() - how long the kernel may keep @node's attributes. */
 double node_attr_timeout(const struct mmapfs *fs, const struct node *node);
 /**
@@ -139,6 +141,8 @@ void watch_dir_add(struct mmapfs *fs, struct node *dir);
 void watch_dir_remove(struct node *dir);
 /** watch_reliable() - false once the kernel dropped events (queue overflow). */
 bool watch_reliable(void);
+/** watch_name_generation() - moves whenever a name change is about to be invalidated. */
+uint64_t watch_name_generation(void);
 
 /* mmstat.c: the /.mmstat tree */
 bool mmstat_is_virtual(const struct node *node);

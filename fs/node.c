@@ -209,6 +209,8 @@ int node_lookup_backing(struct mmapfs *fs, struct node *parent, const char *name
 	struct node key = { .kind = NODE_BACKING }, *fresh, *node;
 	int fd, err;
 
+	uint64_t generation = watch_name_generation();
+
 	memset(e, 0, sizeof(*e));
 	fd = openat(node_fd(parent), name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1)
@@ -250,8 +252,11 @@ int node_lookup_backing(struct mmapfs *fs, struct node *parent, const char *name
 						   parent->dir_watched && e->attr.st_nlink == 1;
 	e->ino = node_id(fs, node);
 	e->attr_timeout = node_attr_timeout(fs, node);
-	e->entry_timeout = parent->dir_watched && watch_reliable() ? fs->watched_entry_timeout :
-								     fs->entry_timeout;
+	/* a name changed meanwhile: its expiry may have reached the kernel before this reply */
+	e->entry_timeout = parent->dir_watched && watch_reliable() &&
+					   generation == watch_name_generation() ?
+				   fs->watched_entry_timeout :
+				   fs->entry_timeout;
 	engine_fix_stat(fs->engine, &e->attr);
 	return 0;
 }
@@ -259,6 +264,54 @@ int node_lookup_backing(struct mmapfs *fs, struct node *parent, const char *name
 double node_attr_timeout(const struct mmapfs *fs, const struct node *node)
 {
 	return node->covered && watch_reliable() ? fs->watched_attr_timeout : fs->attr_timeout;
+}
+
+/* node_invalidate_all()'s harvest of the node tree (nodes_lock held while it grows) */
+static struct {
+	struct node **nodes;
+	size_t count, room;
+} harvest;
+
+static void harvest_visit(const void *nodep, VISIT which, int depth)
+{
+	struct node *node = *(struct node *const *)nodep, **grown;
+
+	(void)depth;
+	if ((which != postorder && which != leaf) || node->kind != NODE_BACKING)
+		return;
+	if (harvest.count == harvest.room) {
+		size_t room = harvest.room ? 2 * harvest.room : 256;
+
+		grown = realloc(harvest.nodes, room * sizeof(*grown));
+		if (!grown)
+			return; /* that node keeps its cache until it expires */
+		harvest.nodes = grown;
+		harvest.room = room;
+	}
+	node->refs++;
+	harvest.nodes[harvest.count++] = node;
+}
+
+void node_invalidate_all(struct mmapfs *fs)
+{
+	size_t i;
+
+	pthread_mutex_lock(&fs->nodes_lock);
+	harvest.count = 0;
+	twalk(fs->nodes, harvest_visit);
+	pthread_mutex_unlock(&fs->nodes_lock);
+	notify_inval(fs, &fs->root);
+	for (i = 0; i < harvest.count; i++) {
+		/* a directory's listing too; a file's pages go if its size or mtime moved */
+		if (harvest.nodes[i]->dir_watched)
+			notify_inval(fs, harvest.nodes[i]);
+		else
+			notify_inval_attr(fs, harvest.nodes[i]);
+		node_unref(fs, harvest.nodes[i], 1);
+	}
+	free(harvest.nodes);
+	harvest.nodes = NULL;
+	harvest.count = harvest.room = 0;
 }
 
 struct node *node_find(struct mmapfs *fs, dev_t dev, ino_t ino)

@@ -135,6 +135,8 @@ static void mm_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, -err);
 		return;
 	}
+	if (!S_ISDIR(st.st_mode) && st.st_nlink > 1)
+		node->covered = false; /* a link made where no watch of ours sees */
 	engine_fix_stat(mmapfs_of(req)->engine, &st);
 	fuse_reply_attr(req, &st, node_attr_timeout(mmapfs_of(req), node));
 }
@@ -660,13 +662,13 @@ static void mm_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	d->is_root = node == &fs->root;
 	fi->fh = (uint64_t)(uintptr_t)d;
 	/*
-	 * Let the kernel keep the listing across opens: at each opendir it checks the
-	 * directory's mtime (refreshed like any attribute, auto_inval_data) and its own
-	 * change counter (creations through the mount) and lists afresh when either
-	 * moved. A warm walk then sends no READDIRPLUS at all.
+	 * Let the kernel keep the listing of a watched directory across opens: an
+	 * outside change to its names invalidates it (watch.c), and so does a change
+	 * through the mount (the kernel's own counter) or a new mtime at opendir.
+	 * A warm walk then sends no READDIRPLUS at all.
 	 */
-	fi->cache_readdir = 1;
-	fi->keep_cache = 1;
+	fi->cache_readdir = node->dir_watched && watch_reliable();
+	fi->keep_cache = fi->cache_readdir;
 	fuse_reply_open(req, fi);
 }
 

@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <search.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -65,6 +67,10 @@ static int inotify_fd = -1, stop_fd = -1;
 static pthread_t watch_thread;
 static bool running;
 static int64_t unreliable_until_ms; /* after lost events, until long timeouts ran out */
+static bool lost_pending;	    /* events were lost: invalidate everything (watch_lock) */
+static uint64_t name_generation;    /* bumped before each name's expiry is queued; atomics */
+static unsigned dir_watch_count;    /* watch_lock */
+static unsigned dir_watch_cap = 8192;
 
 /* every record's first member is its wd */
 static int watch_compare(const void *a, const void *b)
@@ -98,6 +104,39 @@ bool watch_reliable(void)
 	return !until || now_ms() >= until;
 }
 
+uint64_t watch_name_generation(void)
+{
+	return __atomic_load_n(&name_generation, __ATOMIC_ACQUIRE);
+}
+
+/* Filesystems whose changes may come from elsewhere, where inotify never hears of them. */
+static bool changes_unseen(const char *path)
+{
+	static const unsigned long remote[] = {
+		0x6969,	    /* NFS */
+		0x517b,	    /* SMB */
+		0xff534d42, /* CIFS */
+		0xfe534d42, /* SMB2 */
+		0x65735546, /* FUSE */
+		0x01021997, /* 9P */
+		0x00c36400, /* Ceph */
+		0x5346414f, /* AFS */
+		0x73757245, /* Coda */
+		0x7461636f, /* OCFS2 */
+		0x01161970, /* GFS2 */
+		0x0bd00bd0, /* Lustre */
+	};
+	struct statfs sfs;
+	size_t i;
+
+	if (statfs(path, &sfs) == -1)
+		return true;
+	for (i = 0; i < sizeof(remote) / sizeof(remote[0]); i++)
+		if ((unsigned long)sfs.f_type == remote[i])
+			return true;
+	return false;
+}
+
 void watch_dir_add(struct mmapfs *fs, struct node *dir)
 {
 	struct dir_watch *fresh, **found;
@@ -108,10 +147,17 @@ void watch_dir_add(struct mmapfs *fs, struct node *dir)
 	if (inotify_fd < 0 || (fs->watched_attr_timeout <= 0 && fs->watched_entry_timeout <= 0))
 		return;
 	node_proc_path(dir, proc, sizeof(proc));
+	if (changes_unseen(proc))
+		return; /* short timeouts there */
 	fresh = calloc(1, sizeof(*fresh));
 	if (!fresh)
 		return;
 	pthread_mutex_lock(&watch_lock);
+	/* leave the other half of the user's watches to open files and other programs */
+	if (dir_watch_count >= dir_watch_cap) {
+		free(fresh);
+		goto out_unlock;
+	}
 	wd = inotify_add_watch(inotify_fd, proc, DIR_MASK);
 	if (wd < 0) {
 		/* out of watches (fs.inotify.max_user_watches): short timeouts here */
@@ -126,6 +172,8 @@ void watch_dir_add(struct mmapfs *fs, struct node *dir)
 	}
 	if (*found != fresh)
 		free(fresh);
+	else
+		dir_watch_count++;
 	(*found)->dev = dir->dev;
 	(*found)->ino = dir->ino;
 	(*found)->nodes++;
@@ -145,6 +193,7 @@ void watch_dir_remove(struct node *dir)
 		w = *found;
 		tdelete(w, &dir_watches, watch_compare);
 		(void)inotify_rm_watch(inotify_fd, w->wd);
+		dir_watch_count--;
 	}
 	dir->dir_watched = false;
 	pthread_mutex_unlock(&watch_lock);
@@ -230,18 +279,27 @@ static unsigned add_dir_event(const struct inotify_event *event)
 }
 
 /* The kernel dropped events: trust no long timeout until the ones given ran out. */
+/*
+ * The kernel dropped events (watch_lock held): hand out no long timeout until the
+ * longest one given has run out, and have everything the kernel holds invalidated.
+ */
 static void events_lost(void)
 {
 	double longest = judge_fs->watched_attr_timeout > judge_fs->watched_entry_timeout ?
 				 judge_fs->watched_attr_timeout :
 				 judge_fs->watched_entry_timeout;
 
+	if (longest > 86400.0 * 365)
+		longest = 86400.0 * 365;
 	__atomic_store_n(&unreliable_until_ms, now_ms() + (int64_t)(longest * 1000) + 1,
 			 __ATOMIC_RELAXED);
+	lost_pending = true;
 	fuse_log(FUSE_LOG_WARNING,
-		 "mmapfs: inotify queue overflowed: outside changes may show "
-		 "late; attributes cached for %g s at most meanwhile\n",
-		 judge_fs->attr_timeout);
+		 "mmapfs: inotify queue overflowed: everything cached is invalidated, and "
+		 "names and attributes are cached %g s at most for the next %g s\n",
+		 judge_fs->attr_timeout < judge_fs->entry_timeout ? judge_fs->attr_timeout :
+								    judge_fs->entry_timeout,
+		 longest);
 }
 
 /* Mark the watches named in a buffer of events; Return: how many were marked. */
@@ -258,6 +316,7 @@ static unsigned mark_events(const char *buf, ssize_t len)
 		event = (const struct inotify_event *)(buf + at);
 		if (event->mask & IN_Q_OVERFLOW) {
 			events_lost();
+			marked++;
 			continue;
 		}
 		key.wd = event->wd;
@@ -326,12 +385,18 @@ static void judge_dir_visit(const void *nodep, VISIT which, int depth)
 	pthread_mutex_unlock(&watch_lock);
 	if (!dir)
 		return; /* the kernel forgot the directory: nothing of it is cached */
-	if (ev->name[0] && (ev->mask & NAME_EVENTS) && judge_fs->watched_entry_timeout > 0)
-		notify_inval_entry(judge_fs, dir, ev->name);
+	if (ev->name[0] && (ev->mask & NAME_EVENTS)) {
+		/* a lookup running now must not hand out a long timeout: see node.c */
+		__atomic_fetch_add(&name_generation, 1, __ATOMIC_RELEASE);
+		if (judge_fs->watched_entry_timeout > 0)
+			notify_inval_entry(judge_fs, dir, ev->name);
+		/* the cached listing and attributes: mtime alone may not move (coarse clocks) */
+		notify_inval(judge_fs, dir);
+	} else if (!ev->name[0] && node_attr_timeout(judge_fs, dir) > 0) {
+		notify_inval_attr(judge_fs, dir);
+	}
 	if (ev->name[0])
 		judge_child(dir, ev->name);
-	if ((!ev->name[0] || (ev->mask & NAME_EVENTS)) && node_attr_timeout(judge_fs, dir) > 0)
-		notify_inval_attr(judge_fs, dir); /* its mtime moved */
 	node_unref(judge_fs, dir, 1);
 }
 
@@ -344,13 +409,19 @@ static void judge_all(void)
 {
 	void *events;
 
+	bool lost;
+
 	pthread_mutex_lock(&watch_lock);
 	twalk(watches, judge_visit);
 	events = dir_events;
 	dir_events = NULL;
+	lost = lost_pending;
+	lost_pending = false;
 	pthread_mutex_unlock(&watch_lock);
 	twalk(events, judge_dir_visit);
 	tdestroy(events, free_record);
+	if (lost)
+		node_invalidate_all(judge_fs);
 }
 
 static void *watch_main(void *arg)
@@ -393,6 +464,18 @@ static void *watch_main(void *arg)
 	return NULL;
 }
 
+/* Directories may take half of fs.inotify.max_user_watches. */
+static void set_dir_watch_cap(void)
+{
+	FILE *f = fopen("/proc/sys/fs/inotify/max_user_watches", "re");
+	unsigned long limit;
+
+	if (f && fscanf(f, "%lu", &limit) == 1 && limit >= 2)
+		dir_watch_cap = limit / 2 > UINT_MAX ? UINT_MAX : (unsigned)(limit / 2);
+	if (f)
+		fclose(f);
+}
+
 int watch_start(struct mmapfs *fs)
 {
 	int err;
@@ -404,6 +487,7 @@ int watch_start(struct mmapfs *fs)
 		goto out_close;
 	}
 	judge_fs = fs;
+	set_dir_watch_cap();
 	watch_dir_add(fs, &fs->root);
 	fs->root.covered = fs->root.dir_watched;
 	err = -pthread_create(&watch_thread, NULL, watch_main, fs);
@@ -412,7 +496,9 @@ int watch_start(struct mmapfs *fs)
 	running = true;
 	return 0;
 out_close:
-	fs->root.dir_watched = fs->root.covered = false;
+	if (fs->root.dir_watched)
+		watch_dir_remove(&fs->root);
+	fs->root.covered = false;
 	if (inotify_fd >= 0)
 		close(inotify_fd);
 	if (stop_fd >= 0)
