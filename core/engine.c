@@ -129,7 +129,6 @@ static void mapping_free(struct mapping *m)
 	pthread_mutex_destroy(&m->size_lock);
 	pthread_mutex_destroy(&m->replied_lock);
 	pthread_rwlock_destroy(&m->map_lock);
-	free(m->replied);
 	free(m->relpath);
 	free(m);
 }
@@ -927,7 +926,7 @@ static void drop_replied_blocks(struct mapping *m, uint64_t offset, uint64_t len
 		drop_range(m, drops[i][0], drops[i][1]);
 }
 
-/* Forget which pages were replied (the last close, or the mapping going away). */
+/* Forget which pages were replied (the last close; mapping_unmap() frees the record). */
 static void replied_forget(struct mapping *m)
 {
 	pthread_mutex_lock(&m->replied_lock);
